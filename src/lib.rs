@@ -1,0 +1,72 @@
+//! A concurrent map and set bounded by capacity and by time (LRU + TTL/TTI),
+//! whose memory follows its live size down as well as up.
+//!
+//! The problem it solves: services keep "seen sets" of event IDs to drop
+//! duplicates, written as an unbounded `HashSet<String>` that grows until the
+//! process falls over, and deleting keys does not help, because hash tables keep
+//! their bucket arrays. [`SeenSet`] is the drop-in that forgets keys after a time
+//! window or past a capacity, gives the memory back, and keeps its dedup promise
+//! across threads. [`Cache`] is the same machinery as a map.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ttlru::{Cache, SeenSet};
+//!
+//! let seen: SeenSet<String> = SeenSet::builder()
+//!     .max_capacity(1 << 20)
+//!     .time_to_live(Duration::from_secs(3600))
+//!     .build();
+//! assert!(seen.insert("user42:evt-9f3c".to_string())); // first sighting
+//! assert!(!seen.insert("user42:evt-9f3c".to_string())); // duplicate
+//!
+//! let cache: Cache<String, u64> = Cache::new(10_000);
+//! cache.insert("answer".to_string(), 42);
+//! assert_eq!(cache.get("answer"), Some(42));
+//! ```
+//!
+//! # Guarantees
+//! - An expired entry is never observed: not by `get`, `peek`, `contains*`, nor
+//!   an insert's return value; `len()` counts it only until it is purged.
+//! - `len()` (or the total weight) never exceeds the capacity; each shard evicts
+//!   its least recently used entry first. With one shard the cache is an exact LRU.
+//! - [`SeenSet::insert`] returns `true` exactly once per key per window, however
+//!   many threads insert it at once.
+//! - Every removed entry reaches the eviction listener exactly once, with its
+//!   [`RemovalCause`], after the shard's lock is released.
+//! - Memory grows with the live entries and shrinks back when they go (tables and
+//!   slabs shrink once a shard is under a quarter full).
+//! - A panic in user code (`Hash`, `Eq`, `Clone`, weigher, listener) leaves every
+//!   shard consistent and usable.
+//!
+//! # Where things live
+//! - [`cache`](crate::Cache) and [`seen_set`](crate::SeenSet): the public types.
+//! - `builder`: options and the shard-count rule; `clock`: time, and [`ManualClock`].
+//! - `store`: the shards together, locking, and listener delivery; `shard`: one
+//!   shard's table, capacity and shrink rules.
+//! - `slab`: dense node storage with the intrusive LRU list; `timer_wheel`: the
+//!   hierarchical timer wheel; `deadline`: 4-byte exact deadlines.
+//! - `in_flight`: `get_or_insert_with` coordination; `removal`: causes and
+//!   delivery; `sweeper`: the background thread; `stats`: counters.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod builder;
+mod cache;
+mod clock;
+mod deadline;
+mod in_flight;
+mod removal;
+mod seen_set;
+mod shard;
+mod slab;
+mod stats;
+mod store;
+mod sweeper;
+mod timer_wheel;
+
+pub use builder::{CacheBuilder, DefaultHasher, MAX_SHARDS};
+pub use cache::Cache;
+pub use clock::ManualClock;
+pub use removal::RemovalCause;
+pub use seen_set::{SeenSet, SeenSetBuilder};
+pub use stats::Stats;

@@ -1,0 +1,152 @@
+//! Why entries leave, and how they reach the eviction listener: collected while the
+//! shard is locked, delivered (or dropped) only after it is unlocked.
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+/// Why an entry left the cache, as told to the eviction listener.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use ttlru::{Cache, RemovalCause};
+///
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let sink = log.clone();
+/// let cache: Cache<u32, &str> = Cache::builder()
+///     .max_capacity(1)
+///     .shards(1)
+///     .eviction_listener(move |k: &u32, v: &str, cause| sink.lock().unwrap().push((*k, v, cause)))
+///     .build();
+/// cache.insert(1, "a");
+/// cache.insert(1, "b"); // replaces "a"
+/// cache.insert(2, "c"); // evicts 1 to make room
+/// cache.remove(&2);
+/// assert_eq!(
+///     *log.lock().unwrap(),
+///     [(1, "a", RemovalCause::Replaced), (1, "b", RemovalCause::Evicted), (2, "c", RemovalCause::Removed)]
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RemovalCause {
+    /// Its time to live or time to idle ran out.
+    Expired,
+    /// It was the least recently used when room was needed, or it was too heavy to keep.
+    Evicted,
+    /// `remove` took it out.
+    Removed,
+    /// An `insert` of the same key wrote a new value over it.
+    Replaced,
+    /// `clear` took it out.
+    Cleared,
+}
+
+/// The eviction listener a cache calls with each removed entry.
+pub(crate) type Listener<K, V> = Box<dyn Fn(&K, V, RemovalCause) + Send + Sync>;
+
+/// Entries removed while a shard was locked. The first few live inline, so the
+/// common write (which removes zero to a handful) allocates nothing.
+pub(crate) struct RemovedEntries<K, V> {
+    inline: [Option<(K, V, RemovalCause)>; INLINE],
+    inline_len: usize,
+    spilled: Vec<(K, V, RemovalCause)>,
+}
+
+const INLINE: usize = 4;
+
+impl<K, V> RemovedEntries<K, V> {
+    pub(crate) fn new() -> Self {
+        RemovedEntries {
+            inline: [const { None }; INLINE],
+            inline_len: 0,
+            spilled: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, key: K, value: V, cause: RemovalCause) {
+        if self.inline_len < INLINE {
+            self.inline[self.inline_len] = Some((key, value, cause));
+            self.inline_len += 1;
+        } else {
+            self.spilled.push((key, value, cause));
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn extend(&mut self, entries: impl IntoIterator<Item = (K, V, RemovalCause)>) {
+        for (key, value, cause) in entries {
+            self.push(key, value, cause);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inline_len == 0
+    }
+
+    /// Hands every entry to `listener`, or drops it when there is none.
+    pub(crate) fn deliver(self, listener: Option<&Listener<K, V>>) {
+        let RemovedEntries {
+            inline, spilled, ..
+        } = self;
+        deliver(inline.into_iter().flatten().chain(spilled), listener);
+    }
+}
+
+/// Hands every entry to `listener` (or drops it when there is none). A panic in
+/// the listener does not stop the others from being delivered; the first one is
+/// raised again once all have been.
+pub(crate) fn deliver<K, V>(
+    entries: impl IntoIterator<Item = (K, V, RemovalCause)>,
+    listener: Option<&Listener<K, V>>,
+) {
+    let Some(listener) = listener else {
+        return; // dropping `entries` drops the keys and values, unlocked
+    };
+    let mut first_panic = None;
+    for (key, value, cause) in entries {
+        let outcome = catch_unwind(AssertUnwindSafe(|| listener(&key, value, cause)));
+        if let Err(panic) = outcome {
+            first_panic.get_or_insert(panic);
+        }
+    }
+    if let Some(panic) = first_panic {
+        resume_unwind(panic);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn delivers_inline_and_spilled_entries_in_order() {
+        let mut removed = RemovedEntries::new();
+        assert!(removed.is_empty());
+        removed.extend((0..10).map(|i| (i, i * 10, RemovalCause::Expired)));
+        assert!(!removed.is_empty());
+        let seen = Mutex::new(Vec::new());
+        let listener: Listener<i32, i32> = Box::new(move |k, v, _| {
+            assert_eq!(v, k * 10);
+            seen.lock().unwrap().push(*k);
+            if *k == 9 {
+                assert_eq!(*seen.lock().unwrap(), (0..10).collect::<Vec<_>>());
+            }
+        });
+        removed.deliver(Some(&listener));
+    }
+
+    #[test]
+    fn a_panicking_listener_still_sees_every_entry_then_panics() {
+        let count = std::sync::Arc::new(Mutex::new(0));
+        let counter = count.clone();
+        let listener: Listener<i32, ()> = Box::new(move |k, (), _| {
+            *counter.lock().unwrap() += 1;
+            assert!(*k != 2, "listener panics on 2");
+        });
+        let mut removed = RemovedEntries::new();
+        removed.extend((0..6).map(|i| (i, (), RemovalCause::Removed)));
+        let result = catch_unwind(AssertUnwindSafe(|| removed.deliver(Some(&listener))));
+        assert!(result.is_err());
+        assert_eq!(*count.lock().unwrap(), 6);
+    }
+}

@@ -1,0 +1,261 @@
+//! The slab: a dense `Vec` of nodes with an intrusive LRU list threaded through it.
+
+/// "No node": the end of a list, or a node that is in no list.
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// A pair of intrusive links (slab indices) for one doubly-linked list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Links {
+    pub(crate) prev: u32,
+    pub(crate) next: u32,
+}
+
+impl Links {
+    pub(crate) const UNLINKED: Links = Links {
+        prev: NIL,
+        next: NIL,
+    };
+}
+
+/// One entry. Kept small on purpose: for `Cache<u64, u64>` this is 40 bytes.
+///
+/// `hash` is the 32 bits of the key's hash that the table uses, so growing or
+/// shrinking the table never runs user `Hash` code. `deadline` is the compact
+/// encoding from [`crate::deadline`].
+#[derive(Debug)]
+pub(crate) struct Node<K, V> {
+    pub(crate) key: K,
+    pub(crate) value: V,
+    pub(crate) hash: u32,
+    pub(crate) deadline: u32,
+    pub(crate) lru: Links,
+    pub(crate) timer: Links,
+}
+
+/// Dense storage for a shard's nodes, with the LRU list threaded through them.
+///
+/// Removal swap-removes, so the slab never has holes: index `i < len()` is always
+/// a live node, and the `Vec` can shrink. The head of the LRU list is the most
+/// recently used node, the tail the least.
+#[derive(Debug)]
+pub(crate) struct Slab<K, V> {
+    nodes: Vec<Node<K, V>>,
+    head: u32,
+    tail: u32,
+}
+
+/// Growing by a quarter (not doubling) keeps the slack small, so bytes per entry
+/// stay close to the node size, at the price of a few more (cheap) reallocations.
+const GROWTH_DIVISOR: usize = 4;
+const MIN_GROWTH: usize = 8;
+
+impl<K, V> Slab<K, V> {
+    pub(crate) const fn new() -> Self {
+        Slab {
+            nodes: Vec::new(),
+            head: NIL,
+            tail: NIL,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.nodes.capacity()
+    }
+
+    pub(crate) fn allocation_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node<K, V>>()
+    }
+
+    pub(crate) fn node(&self, index: u32) -> &Node<K, V> {
+        &self.nodes[index as usize]
+    }
+
+    pub(crate) fn node_mut(&mut self, index: u32) -> &mut Node<K, V> {
+        &mut self.nodes[index as usize]
+    }
+
+    /// The least recently used node, if any.
+    pub(crate) fn lru_tail(&self) -> Option<u32> {
+        (self.tail != NIL).then_some(self.tail)
+    }
+
+    /// The index the next [`push_front`](Self::push_front) will use, checked against
+    /// `max_index` before anything is changed, so hitting the limit never leaves a
+    /// half-inserted entry behind.
+    pub(crate) fn next_index(&self, max_index: u32) -> u32 {
+        match u32::try_from(self.nodes.len()) {
+            Ok(index) if index <= max_index => index,
+            _ => panic!(
+                "ttlru: a shard cannot hold more than {} entries; use more shards",
+                u64::from(max_index) + 1
+            ),
+        }
+    }
+
+    /// Appends `node` as the most recently used and returns its index.
+    /// The caller has checked the index with [`next_index`](Self::next_index).
+    pub(crate) fn push_front(&mut self, mut node: Node<K, V>) -> u32 {
+        let index = self.nodes.len() as u32;
+        node.lru = Links {
+            prev: NIL,
+            next: self.head,
+        };
+        if self.nodes.len() == self.nodes.capacity() {
+            let growth = (self.nodes.len() / GROWTH_DIVISOR).max(MIN_GROWTH);
+            self.nodes.reserve_exact(growth);
+        }
+        self.nodes.push(node);
+        if self.head != NIL {
+            self.nodes[self.head as usize].lru.prev = index;
+        } else {
+            self.tail = index;
+        }
+        self.head = index;
+        index
+    }
+
+    /// Marks `index` as the most recently used.
+    pub(crate) fn move_to_front(&mut self, index: u32) {
+        if self.head == index {
+            return;
+        }
+        self.unlink(index);
+        let old_head = self.head;
+        self.nodes[index as usize].lru = Links {
+            prev: NIL,
+            next: old_head,
+        };
+        if old_head != NIL {
+            self.nodes[old_head as usize].lru.prev = index;
+        } else {
+            self.tail = index;
+        }
+        self.head = index;
+    }
+
+    fn unlink(&mut self, index: u32) {
+        let Links { prev, next } = self.nodes[index as usize].lru;
+        match prev {
+            NIL => self.head = next,
+            prev => self.nodes[prev as usize].lru.next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            next => self.nodes[next as usize].lru.prev = prev,
+        }
+    }
+
+    /// Removes the node at `index`, moving the last node into its place.
+    ///
+    /// Returns the removed node and, if a node moved, its old index. The moved
+    /// node's LRU neighbours are patched here; its table slot and timer links
+    /// are the caller's to patch.
+    pub(crate) fn swap_remove(&mut self, index: u32) -> (Node<K, V>, Option<u32>) {
+        self.unlink(index);
+        let last = (self.nodes.len() - 1) as u32;
+        let removed = self.nodes.swap_remove(index as usize);
+        if index == last {
+            return (removed, None);
+        }
+        let Links { prev, next } = self.nodes[index as usize].lru;
+        match prev {
+            NIL => self.head = index,
+            prev => self.nodes[prev as usize].lru.next = index,
+        }
+        match next {
+            NIL => self.tail = index,
+            next => self.nodes[next as usize].lru.prev = index,
+        }
+        (removed, Some(last))
+    }
+
+    /// Removes every node, handing them back so they can be dropped later.
+    pub(crate) fn take_all(&mut self) -> Vec<Node<K, V>> {
+        self.head = NIL;
+        self.tail = NIL;
+        std::mem::take(&mut self.nodes)
+    }
+
+    pub(crate) fn shrink_to(&mut self, min_capacity: usize) {
+        self.nodes.shrink_to(min_capacity);
+    }
+
+    pub(crate) fn nodes_mut(&mut self) -> std::slice::IterMut<'_, Node<K, V>> {
+        self.nodes.iter_mut()
+    }
+
+    /// Indices from most to least recently used (for tests and debugging).
+    #[cfg(test)]
+    pub(crate) fn lru_order(&self) -> Vec<u32> {
+        let mut order = Vec::new();
+        let mut at = self.head;
+        while at != NIL {
+            order.push(at);
+            at = self.nodes[at as usize].lru.next;
+        }
+        order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(key: u32) -> Node<u32, ()> {
+        Node {
+            key,
+            value: (),
+            hash: 0,
+            deadline: 0,
+            lru: Links::UNLINKED,
+            timer: Links::UNLINKED,
+        }
+    }
+
+    fn keys_in_lru_order(slab: &Slab<u32, ()>) -> Vec<u32> {
+        slab.lru_order()
+            .into_iter()
+            .map(|i| slab.node(i).key)
+            .collect()
+    }
+
+    #[test]
+    fn push_touch_and_swap_remove_keep_the_lru_order() {
+        let mut slab = Slab::new();
+        for key in 0..5 {
+            let index = slab.next_index(u32::MAX - 1);
+            assert_eq!(slab.push_front(node(key)), index);
+        }
+        assert_eq!(keys_in_lru_order(&slab), [4, 3, 2, 1, 0]);
+        slab.move_to_front(1);
+        assert_eq!(keys_in_lru_order(&slab), [1, 4, 3, 2, 0]);
+        // Removing index 0 moves the last node (key 4, index 4) into slot 0.
+        let (removed, moved) = slab.swap_remove(0);
+        assert_eq!((removed.key, moved), (0, Some(4)));
+        assert_eq!(slab.node(0).key, 4);
+        assert_eq!(keys_in_lru_order(&slab), [1, 4, 3, 2]);
+        assert_eq!(slab.lru_tail().map(|i| slab.node(i).key), Some(2));
+        let (removed, moved) = slab.swap_remove(3);
+        assert_eq!((removed.key, moved), (3, None));
+        assert_eq!(keys_in_lru_order(&slab), [1, 4, 2]);
+        while let Some(tail) = slab.lru_tail() {
+            slab.swap_remove(tail);
+        }
+        assert_eq!(slab.len(), 0);
+        assert!(keys_in_lru_order(&slab).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot hold more than 2 entries")]
+    fn index_limit_is_a_clear_panic() {
+        let mut slab = Slab::new();
+        for key in 0..3 {
+            slab.next_index(1);
+            slab.push_front(node(key));
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! The shards together: routing a hash to its shard, locking, reading the clock,
+//! and delivering removed entries to the listener once the lock is released.
+//! `Cache`, `SeenSet` and `FingerprintSet` are thin front ends over this.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::clock::Clock;
+use crate::in_flight::Pending;
+use crate::removal::{Listener, RemovalCause, RemovedEntries, deliver};
+use crate::shard::{Policy, Shard, WRITE_BUDGET};
+use crate::stats::Stats;
+
+/// The weigher a cache calls on each write (clamped to at least 1).
+pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u32 + Send + Sync>;
+
+/// How many expired entries `purge_expired` removes per lock hold, so a big purge
+/// never keeps a shard locked for long.
+const PURGE_CHUNK: usize = 4096;
+
+/// Where a key lives: its shard and the 32 hash bits the shard's table uses.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Route {
+    shard: usize,
+    hash: u32,
+}
+
+/// One shard and its length, padded to its own cache lines so that threads
+/// working on neighbouring shards do not slow each other down.
+#[repr(align(128))]
+struct ShardSlot<K, V> {
+    shard: Mutex<Shard<K, V>>,
+    /// Kept equal to the shard's length, so `len()` takes no lock.
+    len: AtomicUsize,
+}
+
+/// Everything a store is made from (assembled by the builders).
+pub(crate) struct StoreConfig<K, V> {
+    pub(crate) shards: usize,
+    pub(crate) max_capacity: u64,
+    pub(crate) policy: Policy,
+    pub(crate) clock: Clock,
+    pub(crate) weigher: Option<Weigher<K, V>>,
+    pub(crate) listener: Option<Listener<K, V>>,
+}
+
+pub(crate) struct Store<K, V> {
+    slots: Box<[ShardSlot<K, V>]>,
+    shard_bits: u32,
+    clock: Clock,
+    /// False until some entry could have a deadline: until then the clock is not read.
+    expiry_in_use: AtomicBool,
+    weigher: Option<Weigher<K, V>>,
+    listener: Option<Listener<K, V>>,
+}
+
+/// Spreads a user hash so that both its top bits (the shard) and its low 32 bits
+/// (the table) depend on all of it, even for weak hashers: a folded multiply.
+fn spread(hash: u64) -> u64 {
+    let product = u128::from(hash) * 0x9E37_79B9_7F4A_7C15_u128;
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+impl<K, V> Store<K, V> {
+    pub(crate) fn new(config: StoreConfig<K, V>) -> Self {
+        let StoreConfig {
+            shards,
+            max_capacity,
+            policy,
+            clock,
+            weigher,
+            listener,
+        } = config;
+        debug_assert!(shards.is_power_of_two());
+        let count = shards as u64;
+        let slots = (0..count)
+            .map(|i| {
+                // Shard capacities add up to exactly `max_capacity`.
+                let capacity = if max_capacity == u64::MAX {
+                    u64::MAX
+                } else {
+                    max_capacity / count + u64::from(i < max_capacity % count)
+                };
+                ShardSlot {
+                    shard: Mutex::new(Shard::new(capacity, policy)),
+                    len: AtomicUsize::new(0),
+                }
+            })
+            .collect();
+        let expires = policy.time_to_live.is_some() || policy.time_to_idle.is_some();
+        Store {
+            slots,
+            shard_bits: shards.trailing_zeros(),
+            clock,
+            expiry_in_use: AtomicBool::new(expires),
+            weigher,
+            listener,
+        }
+    }
+
+    pub(crate) fn shard_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The route for a key's full 64-bit hash.
+    pub(crate) fn route(&self, hash: u64) -> Route {
+        let spread = spread(hash);
+        self.route_parts(spread, spread as u32)
+    }
+
+    /// A route from already uniform bits: the shard from the top of `shard_bits`,
+    /// the table hash as given.
+    pub(crate) fn route_parts(&self, shard_bits: u64, hash: u32) -> Route {
+        let shard = shard_bits.checked_shr(64 - self.shard_bits).unwrap_or(0) as usize;
+        Route { shard, hash }
+    }
+
+    fn now(&self) -> u64 {
+        if self.expiry_in_use.load(Ordering::Relaxed) {
+            self.clock.now_millis()
+        } else {
+            0
+        }
+    }
+
+    /// Called before a write that carries its own time to live.
+    pub(crate) fn note_expiry_in_use(&self) {
+        if !self.expiry_in_use.load(Ordering::Relaxed) {
+            self.expiry_in_use.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn weigh(&self, key: &K, value: &V) -> u32 {
+        self.weigher
+            .as_ref()
+            .map_or(1, |weigher| weigher(key, value).max(1))
+    }
+
+    pub(crate) fn has_listener(&self) -> bool {
+        self.listener.is_some()
+    }
+
+    /// Runs `operation` on the shard of `route` under its lock, with the time, and
+    /// returns its result and what it removed (not yet delivered).
+    fn locked<R>(
+        &self,
+        shard: usize,
+        operation: impl FnOnce(&mut Shard<K, V>, u64, &mut RemovedEntries<K, V>) -> R,
+    ) -> (R, RemovedEntries<K, V>) {
+        let now = self.now();
+        let mut removed = RemovedEntries::new();
+        let slot = &self.slots[shard];
+        let mut guard = slot.shard.lock();
+        let now = guard.observe(now);
+        let result = operation(&mut guard, now, &mut removed);
+        slot.len.store(guard.len(), Ordering::Relaxed);
+        drop(guard);
+        (result, removed)
+    }
+
+    pub(crate) fn deliver(&self, removed: RemovedEntries<K, V>) {
+        removed.deliver(self.listener.as_ref());
+    }
+
+    /// Looks a key up and applies `read` to its live value. With `record_access`
+    /// this is a `get` (hit or miss counted, recency and idle time refreshed).
+    pub(crate) fn read<R>(
+        &self,
+        route: Route,
+        eq: impl FnMut(&K) -> bool,
+        record_access: bool,
+        read: impl FnOnce(&V) -> R,
+    ) -> Option<R> {
+        let (result, removed) = self.locked(route.shard, |shard, now, removed| {
+            let index = if record_access {
+                shard.access(route.hash, eq, now, removed)
+            } else {
+                shard.find_live(route.hash, eq, now, removed)
+            }?;
+            Some(read(shard.value(index)))
+        });
+        self.deliver(removed);
+        result
+    }
+
+    /// `Cache::insert`: writes the entry and returns the previous live value.
+    pub(crate) fn insert(
+        &self,
+        route: Route,
+        key: K,
+        value: V,
+        time_to_live: Option<u64>,
+    ) -> Option<V>
+    where
+        K: Eq,
+        V: Clone,
+    {
+        let weight = self.weigh(&key, &value);
+        if time_to_live.is_some() {
+            self.note_expiry_in_use();
+        }
+        let (replaced, mut removed) = self.locked(route.shard, |shard, now, removed| {
+            let replaced = match shard.find_live(route.hash, |k| *k == key, now, removed) {
+                Some(index) => {
+                    Some(shard.replace(index, key, value, weight, time_to_live, now, removed))
+                }
+                None => {
+                    shard.insert_new(route.hash, key, value, weight, time_to_live, now, removed);
+                    None
+                }
+            };
+            shard.expire(now, WRITE_BUDGET, removed);
+            replaced
+        });
+        let previous = replaced
+            .map(|(key, old)| self.hand_back(key, old, RemovalCause::Replaced, &mut removed));
+        self.deliver(removed);
+        previous
+    }
+
+    /// A removed value goes to the caller; with a listener, a clone goes there too.
+    fn hand_back(
+        &self,
+        key: K,
+        value: V,
+        cause: RemovalCause,
+        removed: &mut RemovedEntries<K, V>,
+    ) -> V
+    where
+        V: Clone,
+    {
+        if self.has_listener() {
+            removed.push(key, value.clone(), cause);
+        }
+        value
+    }
+
+    /// `SeenSet::insert`: inserts if absent (returns true); a live key is a
+    /// sighting instead (recency and idle time refreshed, time to live kept).
+    pub(crate) fn insert_if_absent(
+        &self,
+        route: Route,
+        key: K,
+        value: V,
+        time_to_live: Option<u64>,
+    ) -> bool
+    where
+        K: Eq,
+    {
+        let weight = self.weigh(&key, &value);
+        if time_to_live.is_some() {
+            self.note_expiry_in_use();
+        }
+        let (outcome, removed) = self.locked(route.shard, |shard, now, removed| {
+            let outcome = match shard.access(route.hash, |k| *k == key, now, removed) {
+                Some(_) => Err((key, value)),
+                None => {
+                    shard.insert_new(route.hash, key, value, weight, time_to_live, now, removed);
+                    Ok(())
+                }
+            };
+            shard.expire(now, WRITE_BUDGET, removed);
+            outcome
+        });
+        self.deliver(removed);
+        // A duplicate's key and value are dropped here, unlocked.
+        outcome.is_ok()
+    }
+
+    /// `Cache::remove`.
+    pub(crate) fn remove(&self, route: Route, eq: impl FnMut(&K) -> bool) -> Option<V>
+    where
+        V: Clone,
+    {
+        let (taken, mut removed) = self.locked(route.shard, |shard, now, removed| {
+            let taken = shard.remove(route.hash, eq, now, removed);
+            shard.expire(now, WRITE_BUDGET, removed);
+            taken
+        });
+        let value = taken
+            .map(|(key, value)| self.hand_back(key, value, RemovalCause::Removed, &mut removed));
+        self.deliver(removed);
+        value
+    }
+
+    /// `Cache::get_or_insert_with`: `make` runs at most once per miss, outside
+    /// any lock; threads missing the same key meanwhile wait for its value.
+    pub(crate) fn get_or_insert_with(&self, route: Route, key: K, make: impl FnOnce() -> V) -> V
+    where
+        K: Eq,
+        V: Clone,
+    {
+        enum Step<K, V> {
+            Found(V),
+            Wait(Arc<Pending<V>>, K),
+            Compute(Arc<Pending<V>>),
+        }
+        let mut key = key;
+        let pending = loop {
+            let (step, removed) = self.locked(route.shard, |shard, now, removed| {
+                if let Some(index) = shard.access(route.hash, |k| *k == key, now, removed) {
+                    return Step::Found(shard.value(index).clone());
+                }
+                match shard.find_in_flight(route.hash, |k| *k == key) {
+                    Some(pending) => Step::Wait(pending, key),
+                    None => Step::Compute(shard.begin_in_flight(route.hash, key)),
+                }
+            });
+            self.deliver(removed);
+            match step {
+                Step::Found(value) => return value,
+                Step::Wait(pending, returned_key) => match pending.wait() {
+                    Some(value) => return value,
+                    // The computing thread panicked: start over, maybe computing.
+                    None => key = returned_key,
+                },
+                Step::Compute(pending) => break pending,
+            }
+        };
+        let mut abandon = AbandonOnUnwind {
+            store: self,
+            shard: route.shard,
+            pending: Some(pending.clone()),
+        };
+        let value = make();
+        let returned = value.clone();
+        let (outcome, removed) = self.locked(route.shard, |shard, now, removed| {
+            let weight = self.weigh(shard.in_flight_key(&pending), &value);
+            shard.complete_in_flight(route.hash, &pending, value, weight, now, removed)
+        });
+        abandon.pending = None;
+        let returned = match outcome {
+            Some((current, _unused_key, _unused_value)) => current,
+            None => returned,
+        };
+        // Waiters clone their Arc under the lock, and the key is no longer
+        // parked, so this count can only fall: no waiter, no clone.
+        if Arc::strong_count(&pending) > 1 {
+            pending.finish(Some(returned.clone()));
+        }
+        self.deliver(removed);
+        returned
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots
+            .iter()
+            .map(|slot| slot.len.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub(crate) fn clear(&self) {
+        for slot in self.slots.iter() {
+            let nodes = {
+                let mut shard = slot.shard.lock();
+                let nodes = shard.clear();
+                slot.len.store(0, Ordering::Relaxed);
+                nodes
+            };
+            deliver(
+                nodes
+                    .into_iter()
+                    .map(|node| (node.key, node.value, RemovalCause::Cleared)),
+                self.listener.as_ref(),
+            );
+        }
+    }
+
+    pub(crate) fn shrink_to_fit(&self) {
+        for slot in self.slots.iter() {
+            slot.shard.lock().shrink_to_fit();
+        }
+    }
+
+    /// Removes every expired entry now, a chunk per lock hold, and frees what the
+    /// emptied shards no longer need. Returns how many it removed.
+    pub(crate) fn purge_expired(&self) -> usize {
+        let mut total = 0;
+        for shard in 0..self.slots.len() {
+            loop {
+                let ((expired, more), removed) = self.locked(shard, |shard, now, removed| {
+                    let (expired, budget_ran_out) = shard.expire(now, PURGE_CHUNK, removed);
+                    if !budget_ran_out {
+                        shard.release_if_empty();
+                    }
+                    (expired, budget_ran_out)
+                });
+                self.deliver(removed);
+                total += expired;
+                if !more {
+                    break;
+                }
+            }
+        }
+        total
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let mut total = Stats::default();
+        for slot in self.slots.iter() {
+            total += slot.shard.lock().stats();
+        }
+        total
+    }
+
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let shards: usize = self
+            .slots
+            .iter()
+            .map(|slot| slot.shard.lock().memory_bytes())
+            .sum();
+        shards + std::mem::size_of_val::<[ShardSlot<K, V>]>(&self.slots)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        for slot in self.slots.iter() {
+            let shard = slot.shard.lock();
+            shard.check_invariants();
+            assert_eq!(slot.len.load(Ordering::Relaxed), shard.len());
+        }
+    }
+}
+
+/// If `make` (or anything after it) panics, un-park the key and tell the waiters
+/// to retry, so a panic never leaves them blocked.
+struct AbandonOnUnwind<'a, K, V: Clone> {
+    store: &'a Store<K, V>,
+    shard: usize,
+    pending: Option<Arc<Pending<V>>>,
+}
+
+impl<K, V: Clone> Drop for AbandonOnUnwind<'_, K, V> {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            let key = self.store.slots[self.shard]
+                .shard
+                .lock()
+                .abandon_in_flight(&pending);
+            drop(key);
+            pending.finish(None);
+        }
+    }
+}

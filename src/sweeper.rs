@@ -1,0 +1,80 @@
+//! The opt-in background sweeper: a thread that purges expired entries on a timer,
+//! so memory comes back even when traffic to a shard stops. It is stopped (and
+//! joined) when the cache that owns it is dropped.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+/// What the sweeper needs of a cache, without its key and value types.
+pub(crate) trait Purge: Send + Sync {
+    fn purge_expired(&self) -> usize;
+}
+
+impl<K: Send, V: Send> Purge for crate::store::Store<K, V> {
+    fn purge_expired(&self) -> usize {
+        crate::store::Store::purge_expired(self)
+    }
+}
+
+struct StopSignal {
+    stopped: Mutex<bool>,
+    changed: Condvar,
+}
+
+/// A running sweeper thread; dropping it stops the thread.
+pub(crate) struct Sweeper {
+    signal: Arc<StopSignal>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Sweeper {
+    pub(crate) fn spawn(target: Arc<dyn Purge>, every: Duration) -> Sweeper {
+        let signal = Arc::new(StopSignal {
+            stopped: Mutex::new(false),
+            changed: Condvar::new(),
+        });
+        let thread_signal = signal.clone();
+        let thread = std::thread::Builder::new()
+            .name("ttlru-sweeper".into())
+            .spawn(move || {
+                let mut stopped = thread_signal.stopped.lock();
+                while !*stopped {
+                    let timed_out = thread_signal
+                        .changed
+                        .wait_for(&mut stopped, every)
+                        .timed_out();
+                    if *stopped || !timed_out {
+                        continue;
+                    }
+                    drop(stopped);
+                    // A panicking eviction listener must not end the sweeping; every
+                    // removed entry was still delivered (see `removal::deliver`).
+                    let _ = catch_unwind(AssertUnwindSafe(|| target.purge_expired()));
+                    stopped = thread_signal.stopped.lock();
+                }
+            })
+            .expect("ttlru: could not start the sweeper thread");
+        Sweeper {
+            signal,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        *self.signal.stopped.lock() = true;
+        self.signal.changed.notify_all();
+        if let Some(thread) = self.thread.take() {
+            // The last handle to a cache can be dropped by its own listener, on
+            // the sweeper thread: joining itself would deadlock, so it just ends.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
