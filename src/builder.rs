@@ -314,7 +314,9 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         mut self,
         listener: impl Fn(&K, V, RemovalCause) + Send + Sync + 'static,
     ) -> Self {
-        self.listener = Some(Box::new(listener));
+        self.listener = Some(Box::new(move |_hash, key: &K, value, cause| {
+            listener(key, value, cause)
+        }));
         self
     }
 

@@ -84,6 +84,10 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
 }
 
 impl<K, V, S> Cache<K, V, S> {
+    pub(crate) fn store(&self) -> &Store<K, V> {
+        &self.store
+    }
+
     pub(crate) fn from_parts(store: Arc<Store<K, V>>, hasher: S, sweeper: Option<Sweeper>) -> Self {
         Cache {
             store,

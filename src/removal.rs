@@ -39,15 +39,20 @@ pub enum RemovalCause {
     Cleared,
 }
 
-/// The eviction listener a cache calls with each removed entry.
-pub(crate) type Listener<K, V> = Box<dyn Fn(&K, V, RemovalCause) + Send + Sync>;
+/// The eviction listener a store calls with each removed entry. The first argument
+/// is the entry's 32 stored hash bits: a fingerprint set needs them to rebuild the
+/// fingerprint; the public listeners of `Cache` and `SeenSet` ignore them.
+pub(crate) type Listener<K, V> = Box<dyn Fn(u32, &K, V, RemovalCause) + Send + Sync>;
+
+/// A removed entry on its way to the listener: stored hash bits, key, value, cause.
+pub(crate) type Removed<K, V> = (u32, K, V, RemovalCause);
 
 /// Entries removed while a shard was locked. The first few live inline, so the
 /// common write (which removes zero to a handful) allocates nothing.
 pub(crate) struct RemovedEntries<K, V> {
-    inline: [Option<(K, V, RemovalCause)>; INLINE],
+    inline: [Option<Removed<K, V>>; INLINE],
     inline_len: usize,
-    spilled: Vec<(K, V, RemovalCause)>,
+    spilled: Vec<Removed<K, V>>,
 }
 
 const INLINE: usize = 4;
@@ -61,19 +66,20 @@ impl<K, V> RemovedEntries<K, V> {
         }
     }
 
-    pub(crate) fn push(&mut self, key: K, value: V, cause: RemovalCause) {
+    pub(crate) fn push(&mut self, hash: u32, key: K, value: V, cause: RemovalCause) {
+        let entry = (hash, key, value, cause);
         if self.inline_len < INLINE {
-            self.inline[self.inline_len] = Some((key, value, cause));
+            self.inline[self.inline_len] = Some(entry);
             self.inline_len += 1;
         } else {
-            self.spilled.push((key, value, cause));
+            self.spilled.push(entry);
         }
     }
 
     #[cfg(test)]
-    pub(crate) fn extend(&mut self, entries: impl IntoIterator<Item = (K, V, RemovalCause)>) {
-        for (key, value, cause) in entries {
-            self.push(key, value, cause);
+    pub(crate) fn extend(&mut self, entries: impl IntoIterator<Item = Removed<K, V>>) {
+        for (hash, key, value, cause) in entries {
+            self.push(hash, key, value, cause);
         }
     }
 
@@ -95,15 +101,15 @@ impl<K, V> RemovedEntries<K, V> {
 /// the listener does not stop the others from being delivered; the first one is
 /// raised again once all have been.
 pub(crate) fn deliver<K, V>(
-    entries: impl IntoIterator<Item = (K, V, RemovalCause)>,
+    entries: impl IntoIterator<Item = Removed<K, V>>,
     listener: Option<&Listener<K, V>>,
 ) {
     let Some(listener) = listener else {
         return; // dropping `entries` drops the keys and values, unlocked
     };
     let mut first_panic = None;
-    for (key, value, cause) in entries {
-        let outcome = catch_unwind(AssertUnwindSafe(|| listener(&key, value, cause)));
+    for (hash, key, value, cause) in entries {
+        let outcome = catch_unwind(AssertUnwindSafe(|| listener(hash, &key, value, cause)));
         if let Err(panic) = outcome {
             first_panic.get_or_insert(panic);
         }
@@ -122,10 +128,10 @@ mod tests {
     fn delivers_inline_and_spilled_entries_in_order() {
         let mut removed = RemovedEntries::new();
         assert!(removed.is_empty());
-        removed.extend((0..10).map(|i| (i, i * 10, RemovalCause::Expired)));
+        removed.extend((0..10).map(|i| (0, i, i * 10, RemovalCause::Expired)));
         assert!(!removed.is_empty());
         let seen = Mutex::new(Vec::new());
-        let listener: Listener<i32, i32> = Box::new(move |k, v, _| {
+        let listener: Listener<i32, i32> = Box::new(move |_, k, v, _| {
             assert_eq!(v, k * 10);
             seen.lock().unwrap().push(*k);
             if *k == 9 {
@@ -139,12 +145,12 @@ mod tests {
     fn a_panicking_listener_still_sees_every_entry_then_panics() {
         let count = std::sync::Arc::new(Mutex::new(0));
         let counter = count.clone();
-        let listener: Listener<i32, ()> = Box::new(move |k, (), _| {
+        let listener: Listener<i32, ()> = Box::new(move |_, k, (), _| {
             *counter.lock().unwrap() += 1;
             assert!(*k != 2, "listener panics on 2");
         });
         let mut removed = RemovedEntries::new();
-        removed.extend((0..6).map(|i| (i, (), RemovalCause::Removed)));
+        removed.extend((0..6).map(|i| (0, i, (), RemovalCause::Removed)));
         let result = catch_unwind(AssertUnwindSafe(|| removed.deliver(Some(&listener))));
         assert!(result.is_err());
         assert_eq!(*count.lock().unwrap(), 6);

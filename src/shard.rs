@@ -235,13 +235,13 @@ impl<K, V> Shard<K, V> {
         self.counters.inserts += 1;
         if u64::from(weight) > self.capacity {
             self.counters.evictions += 1;
-            out.push(key, value, RemovalCause::Evicted);
+            out.push(hash, key, value, RemovalCause::Evicted);
             return false;
         }
         let (write_deadline, deadline) = self.write_deadlines_for(time_to_live, now);
         if deadline <= now {
             self.counters.expirations += 1;
-            out.push(key, value, RemovalCause::Expired);
+            out.push(hash, key, value, RemovalCause::Expired);
             return false;
         }
         // Checked before any change, so hitting the limit is a clean panic.
@@ -296,9 +296,10 @@ impl<K, V> Shard<K, V> {
         };
         self.counters.inserts += 1;
         if let Some(cause) = refused {
+            let hash = self.slab.node(index).hash;
             let old = self.detach(index);
             self.count_removal(cause);
-            out.push(key, value, cause);
+            out.push(hash, key, value, cause);
             self.maybe_shrink();
             return old;
         }
@@ -357,9 +358,10 @@ impl<K, V> Shard<K, V> {
     }
 
     fn remove_at(&mut self, index: u32, cause: RemovalCause, out: &mut RemovedEntries<K, V>) {
+        let hash = self.slab.node(index).hash;
         let (key, value) = self.detach(index);
         self.count_removal(cause);
-        out.push(key, value, cause);
+        out.push(hash, key, value, cause);
     }
 
     /// Takes the node at `index` out of the table, the wheel and the slab, and
@@ -503,7 +505,12 @@ impl<K, V> Shard<K, V> {
     pub(crate) fn stats(&self) -> Stats {
         Stats {
             len: self.slab.len() as u64,
-            table_buckets: self.table.num_buckets() as u64,
+            // An unallocated table still reports one (shared, static) bucket.
+            table_buckets: if self.table.capacity() == 0 {
+                0
+            } else {
+                self.table.num_buckets() as u64
+            },
             ..self.counters
         }
     }

@@ -214,8 +214,9 @@ impl<K, V> Store<K, V> {
             shard.expire(now, WRITE_BUDGET, removed);
             replaced
         });
-        let previous = replaced
-            .map(|(key, old)| self.hand_back(key, old, RemovalCause::Replaced, &mut removed));
+        let previous = replaced.map(|(key, old)| {
+            self.hand_back(route, key, old, RemovalCause::Replaced, &mut removed)
+        });
         self.deliver(removed);
         previous
     }
@@ -223,6 +224,7 @@ impl<K, V> Store<K, V> {
     /// A removed value goes to the caller; with a listener, a clone goes there too.
     fn hand_back(
         &self,
+        route: Route,
         key: K,
         value: V,
         cause: RemovalCause,
@@ -232,7 +234,7 @@ impl<K, V> Store<K, V> {
         V: Clone,
     {
         if self.has_listener() {
-            removed.push(key, value.clone(), cause);
+            removed.push(route.hash, key, value.clone(), cause);
         }
         value
     }
@@ -279,8 +281,9 @@ impl<K, V> Store<K, V> {
             shard.expire(now, WRITE_BUDGET, removed);
             taken
         });
-        let value = taken
-            .map(|(key, value)| self.hand_back(key, value, RemovalCause::Removed, &mut removed));
+        let value = taken.map(|(key, value)| {
+            self.hand_back(route, key, value, RemovalCause::Removed, &mut removed)
+        });
         self.deliver(removed);
         value
     }
@@ -362,7 +365,7 @@ impl<K, V> Store<K, V> {
             deliver(
                 nodes
                     .into_iter()
-                    .map(|node| (node.key, node.value, RemovalCause::Cleared)),
+                    .map(|node| (node.hash, node.key, node.value, RemovalCause::Cleared)),
                 self.listener.as_ref(),
             );
         }

@@ -1,0 +1,478 @@
+//! The key-less seen set: [`FingerprintSet`] stores a keyed 128-bit fingerprint of
+//! each key, never the key, so an insert allocates nothing and every entry costs
+//! the same few bytes whatever the key's length.
+
+use std::fmt;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::builder::CacheBuilder;
+use crate::cache::Cache;
+use crate::clock::{ManualClock, duration_to_millis};
+use crate::fingerprint::{Fingerprinter, random_key};
+use crate::removal::RemovalCause;
+use crate::stats::Stats;
+use crate::store::Route;
+
+/// What a node stores of a fingerprint: the 96 bits that are not its table hash
+/// (the node keeps those 32 bits anyway). Plain `u32`s keep the node 4-aligned: 36
+/// bytes, where a `u128` would force 16-byte alignment and 48.
+type StoredBits = [u32; 3];
+
+/// Splits a fingerprint into (shard bits, table hash, stored bits).
+fn split(fingerprint: u128) -> (u64, u32, StoredBits) {
+    let (low, high) = (fingerprint as u64, (fingerprint >> 64) as u64);
+    let stored = [(low >> 32) as u32, high as u32, (high >> 32) as u32];
+    (high, low as u32, stored)
+}
+
+fn join(hash: u32, stored: &StoredBits) -> u128 {
+    let low = (u64::from(stored[0]) << 32) | u64::from(hash);
+    let high = (u64::from(stored[2]) << 32) | u64::from(stored[1]);
+    (u128::from(high) << 64) | u128::from(low)
+}
+
+/// A concurrent seen set that stores a 128-bit keyed fingerprint of each key
+/// instead of the key: the answer to "have I seen this event ID in the last
+/// hour?" for tens of millions of IDs, in a fixed ~40–50 bytes per entry whatever
+/// the IDs' length, with no allocation per insert.
+///
+/// It has the semantics of [`SeenSet`](crate::SeenSet) (capacity, time to live and
+/// idle, exactly one `true` per key per window across threads, memory that
+/// shrinks back), but its methods take references: `insert("user42:evt-9f3c")`.
+/// The key's `Hash` runs once per call, outside any lock, feeding SipHash-1-3
+/// with a 128-bit output and a random 128-bit key drawn when the set is built.
+///
+/// # False positives
+/// Two different keys are confused only if their fingerprints are equal. For an
+/// unkeyed attacker, the fingerprints of distinct keys behave as independent
+/// uniform 128-bit values, so an insert is wrongly taken for a duplicate with
+/// probability at most n / 2^128 when n entries are live. At n = 32 M = 2^25
+/// that is 2^25 / 2^128 = 2^-103 ≈ 10^-31 per insert; a billion inserts a
+/// second for a thousand years (≈ 2^55 inserts) leaves it under 2^-48 ≈ 4·10^-15.
+/// Because the key is secret and random per set, an attacker cannot craft
+/// colliding keys: SipHash is a pseudo-random function of its key.
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlru::FingerprintSet;
+///
+/// let seen: FingerprintSet<str> = FingerprintSet::builder()
+///     .max_capacity(32 << 20)
+///     .time_to_live(Duration::from_secs(3600))
+///     .build();
+/// assert!(seen.insert("user42:evt-9f3c")); // first sighting
+/// assert!(!seen.insert("user42:evt-9f3c")); // duplicate
+/// assert!(seen.contains("user42:evt-9f3c"));
+/// ```
+pub struct FingerprintSet<K: ?Sized> {
+    cache: Cache<StoredBits, ()>,
+    key: u128,
+    _keys: PhantomData<fn(&K)>,
+}
+
+/// Builds a [`FingerprintSet`]: see [`FingerprintSet::builder`].
+///
+/// ```
+/// let seen: ttlru::FingerprintSet<[u8]> = ttlru::FingerprintSet::builder()
+///     .max_capacity(1_000)
+///     .build();
+/// assert!(seen.insert(b"id-1".as_slice()));
+/// ```
+#[must_use = "a builder does nothing until .build()"]
+pub struct FingerprintSetBuilder<K: ?Sized> {
+    inner: CacheBuilder<StoredBits, ()>,
+    key: Option<u128>,
+    _keys: PhantomData<fn(&K)>,
+}
+
+impl<K: ?Sized> FingerprintSet<K> {
+    /// A builder with the options of [`SeenSet`](crate::SeenSet)'s, plus
+    /// [`fingerprint_key`](FingerprintSetBuilder::fingerprint_key).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::builder()
+    ///     .max_capacity(1 << 20)
+    ///     .time_to_live(Duration::from_secs(3600))
+    ///     .build();
+    /// assert!(seen.is_empty());
+    /// ```
+    pub fn builder() -> FingerprintSetBuilder<K> {
+        FingerprintSetBuilder {
+            inner: CacheBuilder::new(),
+            key: None,
+            _keys: PhantomData,
+        }
+    }
+
+    /// A set holding at most `max_capacity` fingerprints, with no expiry.
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(1_000);
+    /// assert!(seen.insert("a"));
+    /// ```
+    pub fn new(max_capacity: u64) -> Self {
+        Self::builder().max_capacity(max_capacity).build()
+    }
+}
+
+impl<K: ?Sized> FingerprintSetBuilder<K> {
+    /// The most fingerprints held. See [`CacheBuilder::max_capacity`].
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<u64> = ttlru::FingerprintSet::builder().max_capacity(10).build();
+    /// (0..100u64).for_each(|i| { seen.insert(&i); });
+    /// assert!(seen.len() <= 10);
+    /// ```
+    pub fn max_capacity(self, max_capacity: u64) -> Self {
+        self.map(|inner| inner.max_capacity(max_capacity))
+    }
+
+    /// How long a key is remembered after its first sighting. See
+    /// [`SeenSetBuilder::time_to_live`](crate::SeenSetBuilder::time_to_live).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ttlru::{FingerprintSet, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let seen: FingerprintSet<str> = FingerprintSet::builder()
+    ///     .time_to_live(Duration::from_secs(60))
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// assert!(seen.insert("a"));
+    /// clock.advance(Duration::from_secs(60));
+    /// assert!(seen.insert("a")); // a new window
+    /// ```
+    pub fn time_to_live(self, time_to_live: Duration) -> Self {
+        self.map(|inner| inner.time_to_live(time_to_live))
+    }
+
+    /// How long a key is remembered after its last sighting. See
+    /// [`SeenSetBuilder::time_to_idle`](crate::SeenSetBuilder::time_to_idle).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::builder()
+    ///     .time_to_idle(Duration::from_secs(60))
+    ///     .build();
+    /// assert!(seen.insert("a"));
+    /// ```
+    pub fn time_to_idle(self, time_to_idle: Duration) -> Self {
+        self.map(|inner| inner.time_to_idle(time_to_idle))
+    }
+
+    /// The number of shards. See [`CacheBuilder::shards`].
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::builder().shards(2).build();
+    /// assert_eq!(seen.shard_count(), 2);
+    /// ```
+    pub fn shards(self, shards: usize) -> Self {
+        self.map(|inner| inner.shards(shards))
+    }
+
+    /// The clock to read time from. See [`CacheBuilder::clock`].
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> =
+    ///     ttlru::FingerprintSet::builder().clock(ttlru::ManualClock::new()).build();
+    /// assert!(seen.insert("a"));
+    /// ```
+    pub fn clock(self, clock: ManualClock) -> Self {
+        self.map(|inner| inner.clock(clock))
+    }
+
+    /// Called once for every fingerprint that leaves the set, with the reason,
+    /// after the shard's lock is released. The set does not know keys, only
+    /// fingerprints: compare with [`FingerprintSet::fingerprint`].
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use ttlru::{FingerprintSet, RemovalCause};
+    ///
+    /// let gone = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = gone.clone();
+    /// let seen: FingerprintSet<str> = FingerprintSet::builder()
+    ///     .max_capacity(1)
+    ///     .eviction_listener(move |fingerprint: u128, cause| sink.lock().unwrap().push((fingerprint, cause)))
+    ///     .build();
+    /// seen.insert("a");
+    /// seen.insert("b");
+    /// assert_eq!(*gone.lock().unwrap(), [(seen.fingerprint("a"), RemovalCause::Evicted)]);
+    /// ```
+    pub fn eviction_listener(
+        mut self,
+        listener: impl Fn(u128, RemovalCause) + Send + Sync + 'static,
+    ) -> Self {
+        self.inner.listener = Some(Box::new(move |hash, stored: &StoredBits, (), cause| {
+            listener(join(hash, stored), cause)
+        }));
+        self
+    }
+
+    /// Purges expired fingerprints from a background thread every `every`. See
+    /// [`CacheBuilder::background_sweeper`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::builder()
+    ///     .time_to_live(Duration::from_secs(3600))
+    ///     .background_sweeper(Duration::from_secs(1))
+    ///     .build();
+    /// assert!(seen.insert("a"));
+    /// ```
+    pub fn background_sweeper(self, every: Duration) -> Self {
+        self.map(|inner| inner.background_sweeper(every))
+    }
+
+    /// Fixes the fingerprint key instead of drawing a random one, so fingerprints
+    /// are the same from run to run (for tests and reproducible benchmarks).
+    /// Anyone who knows the key can craft colliding keys: keep a fixed key secret,
+    /// or leave it random in production.
+    ///
+    /// ```
+    /// let a: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::builder().fingerprint_key(42).build();
+    /// let b: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::builder().fingerprint_key(42).build();
+    /// assert_eq!(a.fingerprint("x"), b.fingerprint("x"));
+    /// ```
+    pub fn fingerprint_key(mut self, key: u128) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Builds the set.
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::builder().build();
+    /// assert!(seen.is_empty());
+    /// ```
+    pub fn build(self) -> FingerprintSet<K> {
+        FingerprintSet {
+            cache: self.inner.build(),
+            key: self.key.unwrap_or_else(random_key),
+            _keys: PhantomData,
+        }
+    }
+
+    fn map(
+        mut self,
+        change: impl FnOnce(CacheBuilder<StoredBits, ()>) -> CacheBuilder<StoredBits, ()>,
+    ) -> Self {
+        self.inner = change(self.inner);
+        self
+    }
+}
+
+impl<K: ?Sized + Hash> FingerprintSet<K> {
+    /// The set's fingerprint of `key`: SipHash-1-3, 128-bit output, under this
+    /// set's key. Two sets built separately give different fingerprints.
+    ///
+    /// ```
+    /// let a: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
+    /// let b: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
+    /// assert_eq!(a.fingerprint("x"), a.fingerprint("x"));
+    /// assert_ne!(a.fingerprint("x"), b.fingerprint("x"));
+    /// ```
+    pub fn fingerprint(&self, key: &K) -> u128 {
+        let mut hasher = Fingerprinter::new(self.key);
+        key.hash(&mut hasher);
+        hasher.finish128()
+    }
+
+    fn locate(&self, key: &K) -> (Route, StoredBits) {
+        let (shard_bits, hash, stored) = split(self.fingerprint(key));
+        (self.cache.store().route_parts(shard_bits, hash), stored)
+    }
+
+    /// Records a sighting: `true` if the key's fingerprint was not present (a
+    /// first sighting in this window), `false` if it was (recency and idle time
+    /// refreshed, time to live kept). Allocates nothing.
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(1_000);
+    /// assert!(seen.insert("evt-1"));
+    /// assert!(!seen.insert("evt-1"));
+    /// ```
+    pub fn insert(&self, key: &K) -> bool {
+        let (route, stored) = self.locate(key);
+        self.cache.store().insert_if_absent(route, stored, (), None)
+    }
+
+    /// Like [`insert`](Self::insert), with this key's own time to live if it is
+    /// new (ignored for a key already present).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(1_000);
+    /// assert!(seen.insert_with_ttl("evt-1", Duration::from_secs(5)));
+    /// ```
+    pub fn insert_with_ttl(&self, key: &K, time_to_live: Duration) -> bool {
+        let (route, stored) = self.locate(key);
+        let store = self.cache.store();
+        store.note_expiry_in_use();
+        store.insert_if_absent(route, stored, (), Some(duration_to_millis(time_to_live)))
+    }
+
+    /// Whether the key's fingerprint is present (and not expired), without
+    /// recording a sighting.
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
+    /// seen.insert("a");
+    /// assert!(seen.contains("a"));
+    /// assert!(!seen.contains("b"));
+    /// ```
+    pub fn contains(&self, key: &K) -> bool {
+        let (route, stored) = self.locate(key);
+        self.cache
+            .store()
+            .read(route, |bits| *bits == stored, false, |_| ())
+            .is_some()
+    }
+
+    /// Forgets the key; returns whether it was present (and not expired).
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
+    /// seen.insert("a");
+    /// assert!(seen.remove("a"));
+    /// assert!(!seen.contains("a"));
+    /// ```
+    pub fn remove(&self, key: &K) -> bool {
+        let (route, stored) = self.locate(key);
+        self.cache
+            .store()
+            .remove(route, |bits| *bits == stored)
+            .is_some()
+    }
+}
+
+impl<K: ?Sized> FingerprintSet<K> {
+    /// The number of fingerprints held, including expired ones not yet purged.
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
+    /// seen.insert("a");
+    /// assert_eq!(seen.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Whether [`len`](Self::len) is zero.
+    ///
+    /// ```
+    /// assert!(ttlru::FingerprintSet::<str>::new(10).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+
+    /// Forgets everything and frees the tables, slabs and wheels.
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
+    /// seen.insert("a");
+    /// seen.clear();
+    /// assert!(seen.insert("a"));
+    /// ```
+    pub fn clear(&self) {
+        self.cache.clear();
+    }
+
+    /// Shrinks every shard's table and slab to fit.
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<u32> = ttlru::FingerprintSet::new(1_000);
+    /// (0..1_000u32).for_each(|i| { seen.insert(&i); });
+    /// (0..1_000u32).for_each(|i| { seen.remove(&i); });
+    /// seen.shrink_to_fit();
+    /// assert_eq!(seen.stats().table_buckets, 0);
+    /// ```
+    pub fn shrink_to_fit(&self) {
+        self.cache.shrink_to_fit();
+    }
+
+    /// Removes every expired fingerprint now; returns how many.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ttlru::{FingerprintSet, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let seen: FingerprintSet<str> = FingerprintSet::builder()
+    ///     .time_to_live(Duration::from_secs(1))
+    ///     .clock(clock.clone())
+    ///     .build();
+    /// seen.insert("a");
+    /// clock.advance(Duration::from_secs(1));
+    /// assert_eq!(seen.purge_expired(), 1);
+    /// ```
+    pub fn purge_expired(&self) -> usize {
+        self.cache.purge_expired()
+    }
+
+    /// Counters and size: see [`Stats`].
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
+    /// seen.insert("a");
+    /// seen.insert("a");
+    /// assert_eq!((seen.stats().hits, seen.stats().misses), (1, 1));
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.cache.stats()
+    }
+
+    /// Bytes held by the tables, slabs and wheels: everything the set holds, since
+    /// it owns no keys.
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<u32> = ttlru::FingerprintSet::new(100_000);
+    /// (0..100_000u32).for_each(|i| { seen.insert(&i); });
+    /// assert!(seen.memory_bytes() < 100_000 * 64);
+    /// ```
+    pub fn memory_bytes(&self) -> usize {
+        self.cache.memory_bytes()
+    }
+
+    /// The number of shards (a power of two).
+    ///
+    /// ```
+    /// assert!(ttlru::FingerprintSet::<str>::new(1_000).shard_count().is_power_of_two());
+    /// ```
+    pub fn shard_count(&self) -> usize {
+        self.cache.shard_count()
+    }
+}
+
+impl<K: ?Sized> fmt::Debug for FingerprintSet<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FingerprintSet")
+            .field("len", &self.len())
+            .field("shards", &self.shard_count())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_and_join_are_inverse() {
+        for fingerprint in [0, 1, u128::MAX, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210] {
+            let (_, hash, stored) = split(fingerprint);
+            assert_eq!(join(hash, &stored), fingerprint);
+        }
+    }
+
+    #[test]
+    fn a_node_is_36_bytes() {
+        assert_eq!(std::mem::size_of::<crate::slab::Node<StoredBits, ()>>(), 36);
+        assert_eq!(std::mem::size_of::<crate::slab::Node<u64, u64>>(), 40);
+    }
+}
