@@ -90,6 +90,9 @@ impl<K, V> RemovedEntries<K, V> {
 
     /// Hands every entry to `listener`, or drops it when there is none.
     pub(crate) fn deliver(self, listener: Option<&Listener<K, V>>) {
+        if self.inline_len == 0 {
+            return; // the common case: nothing was removed
+        }
         let RemovedEntries {
             inline, spilled, ..
         } = self;
