@@ -9,7 +9,9 @@
 //!
 //! This example feeds the same deterministic stream of event IDs
 //! (`user{u}:evt-{id:016x}`, 26–31 bytes; 20 % of events repeat an event from
-//! the last few minutes, so well inside the window) into each structure, with
+//! the last few minutes, so well inside the window) into each structure (the
+//! unbounded `HashSet`, [`ttlru::SeenSet`], the key-less
+//! [`ttlru::FingerprintSet`], and `quick_cache` bounded by capacity alone), with
 //! simulated time driven by a [`ttlru::ManualClock`]. A counting global
 //! allocator measures each structure's live heap bytes. Every simulated hour it
 //! prints, per structure: entries, live bytes, bytes per entry, hash-table
@@ -43,7 +45,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use plotters::prelude::*;
-use ttlru::{ManualClock, SeenSet};
+use ttlru::{FingerprintSet, ManualClock, SeenSet};
 
 // ---------------------------------------------------------------------------
 // Counting allocator
@@ -174,6 +176,59 @@ impl SeenStructure for TtlruSeenSet {
     }
 }
 
+/// The key-less drop-in: a 128-bit keyed fingerprint per ID, no `String` at all.
+struct TtlruFingerprintSet {
+    set: FingerprintSet<str>,
+    clock: ManualClock,
+}
+
+impl SeenStructure for TtlruFingerprintSet {
+    fn name(&self) -> &str {
+        "ttlru::FingerprintSet"
+    }
+
+    fn insert(&mut self, id: &str, now: Duration) -> bool {
+        self.clock.advance(now.saturating_sub(self.clock.elapsed()));
+        self.set.insert(id)
+    }
+
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    fn buckets(&self) -> usize {
+        self.set.stats().table_buckets as usize
+    }
+}
+
+/// The most compact peer we measured (see the README's Performance section).
+/// It has no time to live, so it runs on capacity alone, sized like the
+/// `SeenSet`'s: it forgets the least valuable IDs once full, not the old ones.
+struct QuickCache(quick_cache::sync::Cache<String, ()>);
+
+impl SeenStructure for QuickCache {
+    fn name(&self) -> &str {
+        "quick_cache (no TTL)"
+    }
+
+    fn insert(&mut self, id: &str, _now: Duration) -> bool {
+        let mut first = false;
+        let _ = self.0.get_or_insert_with(id, || {
+            first = true;
+            Ok::<(), ()>(())
+        });
+        first
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn buckets(&self) -> usize {
+        self.0.capacity() as usize
+    }
+}
+
 type Constructor = fn(&Config) -> Box<dyn SeenStructure>;
 
 /// Every structure compared, in table and legend order.
@@ -187,6 +242,20 @@ const STRUCTURES: &[Constructor] = &[
             .clock(clock.clone())
             .build();
         Box::new(TtlruSeenSet { set, clock })
+    },
+    |config| {
+        let clock = ManualClock::new();
+        let set = FingerprintSet::builder()
+            .max_capacity(config.seen_set_capacity())
+            .time_to_live(config.window)
+            .clock(clock.clone())
+            .build();
+        Box::new(TtlruFingerprintSet { set, clock })
+    },
+    |config| {
+        Box::new(QuickCache(quick_cache::sync::Cache::new(
+            config.seen_set_capacity() as usize,
+        )))
     },
 ];
 
