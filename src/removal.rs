@@ -88,15 +88,17 @@ impl<K, V> RemovedEntries<K, V> {
         self.inline_len == 0
     }
 
-    /// Hands every entry to `listener`, or drops it when there is none.
-    pub(crate) fn deliver(self, listener: Option<&Listener<K, V>>) {
+    /// Hands every entry to `listener`, or drops it when there is none, leaving
+    /// this empty.
+    pub(crate) fn deliver(&mut self, listener: Option<&Listener<K, V>>) {
         if self.inline_len == 0 {
             return; // the common case: nothing was removed
         }
-        let RemovedEntries {
-            inline, spilled, ..
-        } = self;
-        deliver(inline.into_iter().flatten().chain(spilled), listener);
+        let inline = self.inline[..self.inline_len]
+            .iter_mut()
+            .filter_map(Option::take);
+        self.inline_len = 0;
+        deliver(inline.chain(self.spilled.drain(..)), listener);
     }
 }
 
@@ -142,6 +144,7 @@ mod tests {
             }
         });
         removed.deliver(Some(&listener));
+        assert!(removed.is_empty());
     }
 
     #[test]
@@ -154,6 +157,7 @@ mod tests {
         });
         let mut removed = RemovedEntries::new();
         removed.extend((0..6).map(|i| (0, i, (), RemovalCause::Removed)));
+        let mut removed = removed;
         let result = catch_unwind(AssertUnwindSafe(|| removed.deliver(Some(&listener))));
         assert!(result.is_err());
         assert_eq!(*count.lock().unwrap(), 6);

@@ -203,19 +203,32 @@ impl<K, V> Shard<K, V> {
         self.deadlines.forget(index, old_code);
         let code = self.deadlines.encode(index, deadline);
         self.slab.node_mut(index).deadline = code;
+        if deadline != NEVER {
+            self.file_in_wheel(index, deadline, true);
+        } else if let Some(wheel) = &mut self.wheel {
+            let mut nodes = WheelNodes {
+                slab: &mut self.slab,
+                deadlines: &self.deadlines,
+            };
+            wheel.cancel(&mut nodes, index);
+        }
+    }
+
+    /// Files the node at `index` in the wheel at `deadline`, allocating the wheel
+    /// on first use; `moving` when it may already be filed elsewhere.
+    fn file_in_wheel(&mut self, index: u32, deadline: u64, moving: bool) {
+        let latest_now = self.latest_now;
+        let wheel = self
+            .wheel
+            .get_or_insert_with(|| Box::new(TimerWheel::new(latest_now)));
         let mut nodes = WheelNodes {
             slab: &mut self.slab,
             deadlines: &self.deadlines,
         };
-        if deadline == NEVER {
-            if let Some(wheel) = &mut self.wheel {
-                wheel.cancel(&mut nodes, index);
-            }
+        if moving {
+            wheel.reschedule(&mut nodes, index, deadline);
         } else {
-            let latest_now = self.latest_now;
-            self.wheel
-                .get_or_insert_with(|| Box::new(TimerWheel::new(latest_now)))
-                .reschedule(&mut nodes, index, deadline);
+            wheel.schedule(&mut nodes, index, deadline);
         }
     }
 
@@ -266,7 +279,10 @@ impl<K, V> Shard<K, V> {
         }
         self.weight += u64::from(weight);
         if deadline != NEVER {
-            self.set_deadline(index, deadline);
+            // A new node has no deadline to forget and is in no wheel slot yet.
+            let code = self.deadlines.encode(index, deadline);
+            self.slab.node_mut(index).deadline = code;
+            self.file_in_wheel(index, deadline, false);
         }
         self.evict_to_capacity(now, out);
         true

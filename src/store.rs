@@ -142,25 +142,25 @@ impl<K, V> Store<K, V> {
         self.listener.is_some()
     }
 
-    /// Runs `operation` on the shard of `route` under its lock, with the time, and
-    /// returns its result and what it removed (not yet delivered).
+    /// Runs `operation` on a shard under its lock, with the time. What it removes
+    /// goes into `removed`, to be delivered once the lock is released.
     fn locked<R>(
         &self,
         shard: usize,
+        removed: &mut RemovedEntries<K, V>,
         operation: impl FnOnce(&mut Shard<K, V>, u64, &mut RemovedEntries<K, V>) -> R,
-    ) -> (R, RemovedEntries<K, V>) {
+    ) -> R {
         let now = self.now();
-        let mut removed = RemovedEntries::new();
         let slot = &self.slots[shard];
         let mut guard = slot.shard.lock();
         let now = guard.observe(now);
-        let result = operation(&mut guard, now, &mut removed);
+        let result = operation(&mut guard, now, removed);
         slot.len.store(guard.len(), Ordering::Relaxed);
         drop(guard);
-        (result, removed)
+        result
     }
 
-    pub(crate) fn deliver(&self, removed: RemovedEntries<K, V>) {
+    fn deliver(&self, removed: &mut RemovedEntries<K, V>) {
         removed.deliver(self.listener.as_ref());
     }
 
@@ -173,7 +173,8 @@ impl<K, V> Store<K, V> {
         record_access: bool,
         read: impl FnOnce(&V) -> R,
     ) -> Option<R> {
-        let (result, removed) = self.locked(route.shard, |shard, now, removed| {
+        let mut removed = RemovedEntries::new();
+        let result = self.locked(route.shard, &mut removed, |shard, now, removed| {
             let index = if record_access {
                 shard.access(route.hash, eq, now, removed)
             } else {
@@ -181,7 +182,7 @@ impl<K, V> Store<K, V> {
             }?;
             Some(read(shard.value(index)))
         });
-        self.deliver(removed);
+        self.deliver(&mut removed);
         result
     }
 
@@ -201,7 +202,8 @@ impl<K, V> Store<K, V> {
         if time_to_live.is_some() {
             self.note_expiry_in_use();
         }
-        let (replaced, mut removed) = self.locked(route.shard, |shard, now, removed| {
+        let mut removed = RemovedEntries::new();
+        let replaced = self.locked(route.shard, &mut removed, |shard, now, removed| {
             let replaced = match shard.find_live(route.hash, |k| *k == key, now, removed) {
                 Some(index) => {
                     Some(shard.replace(index, key, value, weight, time_to_live, now, removed))
@@ -217,7 +219,7 @@ impl<K, V> Store<K, V> {
         let previous = replaced.map(|(key, old)| {
             self.hand_back(route, key, old, RemovalCause::Replaced, &mut removed)
         });
-        self.deliver(removed);
+        self.deliver(&mut removed);
         previous
     }
 
@@ -255,7 +257,8 @@ impl<K, V> Store<K, V> {
         if time_to_live.is_some() {
             self.note_expiry_in_use();
         }
-        let (outcome, removed) = self.locked(route.shard, |shard, now, removed| {
+        let mut removed = RemovedEntries::new();
+        let outcome = self.locked(route.shard, &mut removed, |shard, now, removed| {
             let outcome = match shard.access(route.hash, |k| *k == key, now, removed) {
                 Some(_) => Err((key, value)),
                 None => {
@@ -266,7 +269,7 @@ impl<K, V> Store<K, V> {
             shard.expire(now, WRITE_BUDGET, removed);
             outcome
         });
-        self.deliver(removed);
+        self.deliver(&mut removed);
         // A duplicate's key and value are dropped here, unlocked.
         outcome.is_ok()
     }
@@ -276,7 +279,8 @@ impl<K, V> Store<K, V> {
     where
         V: Clone,
     {
-        let (taken, mut removed) = self.locked(route.shard, |shard, now, removed| {
+        let mut removed = RemovedEntries::new();
+        let taken = self.locked(route.shard, &mut removed, |shard, now, removed| {
             let taken = shard.remove(route.hash, eq, now, removed);
             shard.expire(now, WRITE_BUDGET, removed);
             taken
@@ -284,7 +288,7 @@ impl<K, V> Store<K, V> {
         let value = taken.map(|(key, value)| {
             self.hand_back(route, key, value, RemovalCause::Removed, &mut removed)
         });
-        self.deliver(removed);
+        self.deliver(&mut removed);
         value
     }
 
@@ -302,7 +306,8 @@ impl<K, V> Store<K, V> {
         }
         let mut key = key;
         let pending = loop {
-            let (step, removed) = self.locked(route.shard, |shard, now, removed| {
+            let mut removed = RemovedEntries::new();
+            let step = self.locked(route.shard, &mut removed, |shard, now, removed| {
                 if let Some(index) = shard.access(route.hash, |k| *k == key, now, removed) {
                     return Step::Found(shard.value(index).clone());
                 }
@@ -311,7 +316,7 @@ impl<K, V> Store<K, V> {
                     None => Step::Compute(shard.begin_in_flight(route.hash, key)),
                 }
             });
-            self.deliver(removed);
+            self.deliver(&mut removed);
             match step {
                 Step::Found(value) => return value,
                 Step::Wait(pending, returned_key) => match pending.wait() {
@@ -329,7 +334,8 @@ impl<K, V> Store<K, V> {
         };
         let value = make();
         let returned = value.clone();
-        let (outcome, removed) = self.locked(route.shard, |shard, now, removed| {
+        let mut removed = RemovedEntries::new();
+        let outcome = self.locked(route.shard, &mut removed, |shard, now, removed| {
             let weight = self.weigh(shard.in_flight_key(&pending), &value);
             shard.complete_in_flight(route.hash, &pending, value, weight, now, removed)
         });
@@ -343,7 +349,7 @@ impl<K, V> Store<K, V> {
         if Arc::strong_count(&pending) > 1 {
             pending.finish(Some(returned.clone()));
         }
-        self.deliver(removed);
+        self.deliver(&mut removed);
         returned
     }
 
@@ -383,14 +389,15 @@ impl<K, V> Store<K, V> {
         let mut total = 0;
         for shard in 0..self.slots.len() {
             loop {
-                let ((expired, more), removed) = self.locked(shard, |shard, now, removed| {
+                let mut removed = RemovedEntries::new();
+                let (expired, more) = self.locked(shard, &mut removed, |shard, now, removed| {
                     let (expired, budget_ran_out) = shard.expire(now, PURGE_CHUNK, removed);
                     if !budget_ran_out {
                         shard.release_if_empty();
                     }
                     (expired, budget_ran_out)
                 });
-                self.deliver(removed);
+                self.deliver(&mut removed);
                 total += expired;
                 if !more {
                     break;
