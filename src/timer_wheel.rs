@@ -108,6 +108,9 @@ pub(crate) struct TimerWheel {
     /// Lower bound on every scheduled deadline, so nothing is due before it: lowered by
     /// `schedule`, raised only when `pop_expired` finds no slot starting by `now`.
     next_due: u64,
+    /// The list `pop_expired` is working through (its slot starts at `elapsed`), so
+    /// a slot of many nodes costs one search for the earliest slot, not one each.
+    current: Option<usize>,
 }
 
 impl TimerWheel {
@@ -119,6 +122,7 @@ impl TimerWheel {
             occupied: [0; LEVELS],
             len: 0,
             next_due: u64::MAX,
+            current: None,
         }
     }
 
@@ -199,7 +203,14 @@ impl TimerWheel {
         budget: &mut usize,
     ) -> Option<u32> {
         while *budget > 0 {
-            let list = if self.heads[DRAINING] != NIL {
+            let current = self
+                .current
+                .filter(|&list| self.heads[list] != NIL && self.elapsed <= now);
+            let list = if let Some(list) = current {
+                // Still the earliest (nothing filed since starts before `elapsed`), and
+                // due: it started at `elapsed`, which is not after `now`.
+                list
+            } else if self.heads[DRAINING] != NIL {
                 // Finish re-filing the overflow before anything else: its nodes may be due
                 // earlier than what the levels hold.
                 DRAINING
@@ -229,9 +240,11 @@ impl TimerWheel {
             } else {
                 return self.idle(now, u64::MAX);
             };
+            self.current = Some(list);
 
             // Take the list's first node: return it if due, else file it afresh, which puts
-            // it in a finer slot (or, while draining, possibly back in the overflow).
+            // it in a finer slot (or, while draining, possibly back in the overflow), never
+            // back in this list.
             let index = self.heads[list];
             let deadline = nodes.deadline(index);
             self.unlink(nodes, index);
@@ -262,6 +275,8 @@ impl TimerWheel {
     /// Moving to `now` keeps every node in its slot: each occupied slot starts after `now`,
     /// so `now` still lies in the same block as the slot, before it.
     fn idle(&mut self, now: u64, next: u64) -> Option<u32> {
+        // Time moves: the list being worked through no longer starts at `elapsed`.
+        self.current = None;
         self.elapsed = self.elapsed.max(now);
         self.next_due = self.next_due.max(next);
         None
