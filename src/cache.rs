@@ -304,7 +304,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// returned. Atomic: when many threads miss the same key at once, `make` runs
     /// once, outside every lock, and the others wait for its value. If `make`
     /// panics, the panic propagates, nothing is inserted, and one of the waiting
-    /// threads (if any) runs its own `make` instead.
+    /// threads (if any) runs its own `make` instead. `make` may use the cache, but
+    /// must not ask for the same key again: it would wait for itself.
     ///
     /// ```
     /// let cache: ttlru::Cache<u32, String> = ttlru::Cache::new(10);

@@ -73,3 +73,8 @@ pub use fingerprint_set::{FingerprintSet, FingerprintSetBuilder};
 pub use removal::RemovalCause;
 pub use seen_set::{SeenSet, SeenSetBuilder};
 pub use stats::Stats;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
