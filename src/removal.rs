@@ -157,7 +157,6 @@ mod tests {
         });
         let mut removed = RemovedEntries::new();
         removed.extend((0..6).map(|i| (0, i, (), RemovalCause::Removed)));
-        let mut removed = removed;
         let result = catch_unwind(AssertUnwindSafe(|| removed.deliver(Some(&listener))));
         assert!(result.is_err());
         assert_eq!(*count.lock().unwrap(), 6);
