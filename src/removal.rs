@@ -94,6 +94,12 @@ impl<K, V> RemovedEntries<K, V> {
         if self.inline_len == 0 {
             return; // the common case: nothing was removed
         }
+        if listener.is_none() && !std::mem::needs_drop::<(K, V)>() {
+            // Nothing to call and nothing to free: forget the entries in place.
+            self.inline_len = 0;
+            self.spilled.clear();
+            return;
+        }
         let inline = self.inline[..self.inline_len]
             .iter_mut()
             .filter_map(Option::take);

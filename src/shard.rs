@@ -433,6 +433,9 @@ impl<K, V> Shard<K, V> {
         budget: usize,
         out: &mut RemovedEntries<K, V>,
     ) -> (usize, bool) {
+        if self.wheel.is_none() {
+            return (0, false); // no entry has a deadline, so none can expire
+        }
         if self.deadlines.needs_rebase(now) {
             let codes = self.slab.nodes_mut().map(|node| &mut node.deadline);
             self.deadlines
