@@ -162,51 +162,61 @@ fn memory_table(sizes: &[u64], peers_up_to: u64) {
 
 /// Fills a FingerprintSet, empties it (by `remove`, or by expiry and
 /// `purge_expired`), and reports what the allocator and the OS got back.
-fn give_back(n: u64) {
+fn give_back(n: u64, by_expiry: bool) {
+    let clock = ManualClock::new();
+    let before = live();
+    let set: FingerprintSet<str> = FingerprintSet::builder()
+        .time_to_live(Duration::from_secs(60))
+        .clock(clock.clone())
+        .build();
+    let mut buffer = String::new();
+    for i in 0..n {
+        write_key(&mut buffer, i, 20);
+        set.insert(&buffer);
+    }
+    let peak = live() - before;
+    let rss_peak = rss();
+    if by_expiry {
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(set.purge_expired() as u64, n);
+    } else {
+        for i in 0..n {
+            write_key(&mut buffer, i, 20);
+            assert!(set.remove(buffer.as_str()));
+        }
+    }
+    let left = live() - before;
+    let rss_after = rss();
+    let how = if by_expiry {
+        "expire + purge_expired()"
+    } else {
+        "remove() each"
+    };
+    let show_rss =
+        |rss: Option<usize>| rss.map_or("n/a".to_string(), |b| format!("{:.1} MiB", mib(b)));
+    println!(
+        "| {how} | {:.1} MiB | {:.1} KiB | {:.3} % | {} | {} |",
+        mib(peak),
+        left as f64 / 1024.0,
+        100.0 * left as f64 / peak as f64,
+        show_rss(rss_peak),
+        show_rss(rss_after),
+    );
+    drop(set);
+}
+
+fn give_back_table(n: u64) {
     println!("\n## After every fingerprint is gone ({n} entries, 20-byte keys)\n");
     println!("| how | peak live | left after | left / peak | RSS at peak | RSS after |");
     println!("|---|---|---|---|---|---|");
-    for by_expiry in [false, true] {
-        let clock = ManualClock::new();
-        let before = live();
-        let set: FingerprintSet<str> = FingerprintSet::builder()
-            .time_to_live(Duration::from_secs(60))
-            .clock(clock.clone())
-            .build();
-        let mut buffer = String::new();
-        for i in 0..n {
-            write_key(&mut buffer, i, 20);
-            set.insert(&buffer);
-        }
-        let peak = live() - before;
-        let rss_peak = rss();
-        if by_expiry {
-            clock.advance(Duration::from_secs(61));
-            assert_eq!(set.purge_expired() as u64, n);
-        } else {
-            for i in 0..n {
-                write_key(&mut buffer, i, 20);
-                assert!(set.remove(buffer.as_str()));
-            }
-        }
-        let left = live() - before;
-        let rss_after = rss();
-        let how = if by_expiry {
-            "expire + purge_expired()"
-        } else {
-            "remove() each"
-        };
-        let show_rss =
-            |rss: Option<usize>| rss.map_or("n/a".to_string(), |b| format!("{:.1} MiB", mib(b)));
-        println!(
-            "| {how} | {:.1} MiB | {:.1} KiB | {:.3} % | {} | {} |",
-            mib(peak),
-            left as f64 / 1024.0,
-            100.0 * left as f64 / peak as f64,
-            show_rss(rss_peak),
-            show_rss(rss_after),
-        );
-        drop(set);
+    // Each in a fresh process, so the RSS figures are this set's alone and not
+    // memory the allocator kept from the structures measured before.
+    for mode in ["remove", "expire"] {
+        let status = std::process::Command::new(std::env::current_exe().expect("own path"))
+            .args(["--give-back", &n.to_string(), mode])
+            .status()
+            .expect("run the give-back child");
+        assert!(status.success());
     }
     println!(
         "\nWhat stays is per shard, not per entry: a 32-slot table and slab that are not\n\
@@ -214,17 +224,19 @@ fn give_back(n: u64) {
     );
 }
 
-/// Median time of `runs` runs of `work`.
-fn median(runs: usize, mut work: impl FnMut() -> Duration) -> Duration {
-    let mut times: Vec<Duration> = (0..runs).map(|_| work()).collect();
+fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
-    times[runs / 2]
+    times[times.len() / 2]
 }
 
+/// Insert throughput of distinct 20-byte keys: `FingerprintSet<str>` given `&str`
+/// against `SeenSet<String>` given pre-built `String`s (moved in, no allocation).
+/// The two alternate within each run, so both see the same machine load.
 fn throughput(n: u64, runs: usize) {
     println!("\n## Insert throughput, {n} distinct 20-byte keys, 1 thread (median of {runs})\n");
     let keys: Vec<String> = (0..n).map(|i| key(i, 20)).collect();
-    let fingerprints = median(runs, || {
+    let (mut fingerprints, mut strings) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
         let set: FingerprintSet<str> = FingerprintSet::builder()
             .max_capacity(2 * n)
             .time_to_live(Duration::from_secs(3600))
@@ -233,41 +245,36 @@ fn throughput(n: u64, runs: usize) {
         for key in &keys {
             set.insert(key.as_str());
         }
-        start.elapsed()
-    });
-    let strings = median(runs, || {
+        fingerprints.push(start.elapsed());
         let set: SeenSet<String> = SeenSet::builder()
             .max_capacity(2 * n)
             .time_to_live(Duration::from_secs(3600))
             .build();
-        let owned = keys.clone(); // pre-built Strings, moved in without allocating
+        let owned = keys.clone();
         let start = Instant::now();
         for key in owned {
             set.insert(key);
         }
-        start.elapsed() // dropping the set is not timed
-    });
-    let rate = |time: Duration| n as f64 / time.as_secs_f64() / 1e6;
+        strings.push(start.elapsed()); // dropping the set is not timed
+    }
+    let rate = |times: Vec<Duration>| n as f64 / median(times).as_secs_f64() / 1e6;
+    let (fingerprints, strings) = (rate(fingerprints), rate(strings));
     println!("| structure | M inserts/s | ratio |");
     println!("|---|---|---|");
     println!(
-        "| ttlru::FingerprintSet<str>, &str keys | {:.2} | {:.2} |",
-        rate(fingerprints),
-        rate(fingerprints) / rate(strings)
+        "| ttlru::FingerprintSet<str>, &str keys | {fingerprints:.2} | {:.2} |",
+        fingerprints / strings
     );
-    println!(
-        "| ttlru::SeenSet<String>, pre-built Strings | {:.2} | 1.00 |",
-        rate(strings)
-    );
+    println!("| ttlru::SeenSet<String>, pre-built Strings | {strings:.2} | 1.00 |");
 }
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
-    if let Some(n) = std::env::args()
+    let child: Vec<String> = std::env::args()
         .skip_while(|arg| arg != "--give-back")
-        .nth(1)
-    {
-        give_back(n.parse().expect("--give-back N"));
+        .collect();
+    if let [_, n, mode] = child.as_slice() {
+        give_back(n.parse().expect("--give-back N MODE"), mode == "expire");
         return;
     }
     let started = Instant::now();
@@ -287,13 +294,7 @@ fn main() {
         )
     };
     memory_table(&sizes, peers_up_to);
-    // In a fresh process, so the RSS figures are this set's alone and not memory
-    // the allocator kept from the structures measured above.
-    let status = std::process::Command::new(std::env::current_exe().expect("own path"))
-        .args(["--give-back", &give_back_entries.to_string()])
-        .status()
-        .expect("run the give-back child");
-    assert!(status.success());
-    throughput(throughput_entries, if quick { 3 } else { 5 });
+    give_back_table(give_back_entries);
+    throughput(throughput_entries, if quick { 3 } else { 9 });
     eprintln!("\ndone in {:.1} s", started.elapsed().as_secs_f64());
 }
