@@ -105,53 +105,51 @@ impl<K, V> Slab<K, V> {
 
     /// Appends `node` as the most recently used and returns its index.
     /// The caller has checked the index with [`next_index`](Self::next_index).
-    pub(crate) fn push_front(&mut self, mut node: Node<K, V>) -> u32 {
+    pub(crate) fn push_front(&mut self, node: Node<K, V>) -> u32 {
         let index = self.nodes.len() as u32;
-        node.lru = Links {
-            prev: NIL,
-            next: self.head,
-        };
         if self.nodes.len() == self.nodes.capacity() {
             self.nodes.reserve_exact(growth(self.nodes.len()));
         }
         self.nodes.push(node);
-        if self.head != NIL {
-            self.nodes[self.head as usize].lru.prev = index;
-        } else {
-            self.tail = index;
-        }
-        self.head = index;
+        self.link_front(index);
         index
     }
 
     /// Marks `index` as the most recently used.
     pub(crate) fn move_to_front(&mut self, index: u32) {
-        if self.head == index {
-            return;
+        if self.head != index {
+            self.unlink(index);
+            self.link_front(index);
         }
-        self.unlink(index);
-        let old_head = self.head;
-        self.nodes[index as usize].lru = Links {
-            prev: NIL,
-            next: old_head,
-        };
-        if old_head != NIL {
-            self.nodes[old_head as usize].lru.prev = index;
-        } else {
-            self.tail = index;
-        }
-        self.head = index;
     }
 
+    /// Puts the (unlinked) node at `index` at the head of the list.
+    fn link_front(&mut self, index: u32) {
+        let links = Links {
+            prev: NIL,
+            next: self.head,
+        };
+        self.nodes[index as usize].lru = links;
+        // The head, and the old head (or the tail, if the list was empty), see it.
+        self.point_neighbours(links, index, index);
+    }
+
+    /// Takes the node at `index` out of the list (its own links are left stale).
     fn unlink(&mut self, index: u32) {
-        let Links { prev, next } = self.nodes[index as usize].lru;
-        match prev {
-            NIL => self.head = next,
-            prev => self.nodes[prev as usize].lru.next = next,
+        let links = self.nodes[index as usize].lru;
+        self.point_neighbours(links, links.next, links.prev);
+    }
+
+    /// Makes the neighbours named by `links` point onward: the one before (or the
+    /// head) at `after_prev`, the one after (or the tail) at `before_next`.
+    fn point_neighbours(&mut self, links: Links, after_prev: u32, before_next: u32) {
+        match links.prev {
+            NIL => self.head = after_prev,
+            prev => self.nodes[prev as usize].lru.next = after_prev,
         }
-        match next {
-            NIL => self.tail = prev,
-            next => self.nodes[next as usize].lru.prev = prev,
+        match links.next {
+            NIL => self.tail = before_next,
+            next => self.nodes[next as usize].lru.prev = before_next,
         }
     }
 
@@ -167,15 +165,8 @@ impl<K, V> Slab<K, V> {
         if index == last {
             return (removed, None);
         }
-        let Links { prev, next } = self.nodes[index as usize].lru;
-        match prev {
-            NIL => self.head = index,
-            prev => self.nodes[prev as usize].lru.next = index,
-        }
-        match next {
-            NIL => self.tail = index,
-            next => self.nodes[next as usize].lru.prev = index,
-        }
+        // The moved node's neighbours (or head and tail) now find it at `index`.
+        self.point_neighbours(self.nodes[index as usize].lru, index, index);
         (removed, Some(last))
     }
 
