@@ -194,3 +194,40 @@ fn len_never_exceeds_capacity_under_concurrent_writes() {
     assert!(seen.len() as u64 <= CAPACITY);
     assert!(seen.len() as u64 > CAPACITY / 2, "shards fill up evenly");
 }
+
+#[test]
+fn the_background_sweeper_purges_and_stops_with_its_cache() {
+    use std::time::Duration;
+    // The listener owns a clone of `alive`: it is dropped with the cache's
+    // internals, which the sweeper thread keeps alive until it has stopped.
+    let alive = Arc::new(());
+    let held = alive.clone();
+    let expired = Arc::new(AtomicU32::new(0));
+    let counter = expired.clone();
+    let cache: Cache<u64, u64> = Cache::builder()
+        .time_to_live(Duration::from_millis(5))
+        .background_sweeper(Duration::from_millis(2))
+        .eviction_listener(move |_: &u64, _: u64, cause| {
+            let _ = &held;
+            if cause == RemovalCause::Expired {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .build();
+    for key in 0..1_000 {
+        cache.insert(key, key);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !cache.is_empty() && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(cache.len(), 0, "swept without any call on the cache");
+    assert_eq!(expired.load(Ordering::Relaxed), 1_000);
+    assert_eq!(Arc::strong_count(&alive), 2);
+    drop(cache); // stops and joins the sweeper
+    assert_eq!(
+        Arc::strong_count(&alive),
+        1,
+        "nothing of the cache is left running"
+    );
+}
