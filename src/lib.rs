@@ -6,7 +6,8 @@
 //! process falls over, and deleting keys does not help, because hash tables keep
 //! their bucket arrays. [`SeenSet`] is the drop-in that forgets keys after a time
 //! window or past a capacity, gives the memory back, and keeps its dedup promise
-//! across threads. [`Cache`] is the same machinery as a map.
+//! across threads. [`FingerprintSet`] does the same without storing keys, in a fixed
+//! ~45 bytes per entry. [`Cache`] is the same machinery as a map.
 //!
 //! ```
 //! use std::time::Duration;
@@ -39,7 +40,8 @@
 //!   shard consistent and usable.
 //!
 //! # Where things live
-//! - [`cache`](crate::Cache) and [`seen_set`](crate::SeenSet): the public types.
+//! - `cache`, `seen_set`, `fingerprint_set`: the public [`Cache`], [`SeenSet`] and
+//!   [`FingerprintSet`]; `fingerprint`: the keyed 128-bit SipHash behind the last.
 //! - `builder`: options and the shard-count rule; `clock`: time, and [`ManualClock`].
 //! - `store`: the shards together, locking, and listener delivery; `shard`: one
 //!   shard's table, capacity and shrink rules.

@@ -47,7 +47,8 @@ pub(crate) struct Shard<K, V> {
     table: HashTable<u32>,
     slab: Slab<K, V>,
     deadlines: Deadlines,
-    /// Allocated on the first deadline, freed when the shard empties.
+    /// Allocated on the first deadline; freed by `purge_expired`, `clear` or
+    /// `shrink_to_fit` once the shard is empty.
     wheel: Option<Box<TimerWheel>>,
     /// Per node, only with a weigher.
     weights: Vec<u32>,
