@@ -16,9 +16,20 @@ use crate::store::{Store, StoreConfig, Weigher};
 use crate::sweeper::Sweeper;
 
 /// The default hasher: `ahash`, randomly keyed per cache.
+///
+/// ```
+/// let cache: ttlru::Cache<u32, u32, ttlru::DefaultHasher> = ttlru::Cache::new(10);
+/// cache.insert(1, 1);
+/// assert_eq!(cache.get(&1), Some(1));
+/// ```
 pub type DefaultHasher = ahash::RandomState;
 
-/// The most shards a cache will use.
+/// The most shards a cache will use; larger requests are lowered to it.
+///
+/// ```
+/// let cache: ttlru::Cache<u32, u32> = ttlru::Cache::builder().shards(usize::MAX).build();
+/// assert_eq!(cache.shard_count(), ttlru::MAX_SHARDS);
+/// ```
 pub const MAX_SHARDS: usize = 1 << 16;
 /// Default shard counts keep each shard under this many entries, because a shrink
 /// rehashes a whole shard: shard size bounds the pause.
