@@ -5,7 +5,7 @@
 //! not know the key cannot find two inputs with the same fingerprint faster than
 //! by trying (about 2^64 tries for a birthday collision among their own inputs).
 
-use std::hash::Hasher;
+use std::hash::{Hash, Hasher};
 
 /// The SipHash state, with `C` compression and `D` finalization rounds. The set
 /// uses SipHash-1-3 (Rust's own `HashMap` hash); 2-4 is here to check the code
@@ -113,6 +113,31 @@ impl<const C: usize, const D: usize> Hasher for SipHasher128<C, D> {
     fn finish(&self) -> u64 {
         self.finish128() as u64
     }
+}
+
+/// The 128-bit fingerprint of `key` under `fingerprint_key`: SipHash-1-3 with a
+/// 128-bit output, fed by the key's own `Hash`. This is exactly what
+/// [`FingerprintSet::fingerprint`](crate::FingerprintSet::fingerprint) computes for a
+/// set built with that key, so processes that share the key (the replicas of a
+/// service, `ttlru-redis`) derive the same fingerprint for the same key.
+///
+/// Equal keys give equal fingerprints only when their `Hash` feeds the same bytes:
+/// `str` and `String` agree, `str` and `[u8]` do not (`str` adds a terminator).
+/// The result is stable across runs and machines of the same endianness and
+/// pointer width for types whose `Hash` is (strings, byte slices, integers).
+///
+/// ```
+/// use ttlru::{FingerprintSet, keyed_fingerprint};
+///
+/// let seen: FingerprintSet<str> = FingerprintSet::builder().fingerprint_key(0x5eed).build();
+/// assert_eq!(keyed_fingerprint(0x5eed, "evt-1"), seen.fingerprint("evt-1"));
+/// assert_eq!(keyed_fingerprint(0x5eed, "evt-1"), keyed_fingerprint(0x5eed, &"evt-1".to_string()));
+/// assert_ne!(keyed_fingerprint(0x5eed, "evt-1"), keyed_fingerprint(0x5eee, "evt-1"));
+/// ```
+pub fn keyed_fingerprint<K: ?Sized + Hash>(fingerprint_key: u128, key: &K) -> u128 {
+    let mut hasher = Fingerprinter::new(fingerprint_key);
+    key.hash(&mut hasher);
+    hasher.finish128()
 }
 
 /// A key for a new set: fresh randomness from the standard library's per-process

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::builder::CacheBuilder;
 use crate::cache::Cache;
 use crate::clock::{ManualClock, duration_to_millis};
-use crate::fingerprint::{Fingerprinter, random_key};
+use crate::fingerprint::{keyed_fingerprint, random_key};
 use crate::removal::RemovalCause;
 use crate::stats::Stats;
 use crate::store::Route;
@@ -277,14 +277,7 @@ impl<K: ?Sized + Hash> FingerprintSet<K> {
     /// assert_ne!(a.fingerprint("x"), b.fingerprint("x"));
     /// ```
     pub fn fingerprint(&self, key: &K) -> u128 {
-        let mut hasher = Fingerprinter::new(self.key);
-        key.hash(&mut hasher);
-        hasher.finish128()
-    }
-
-    fn locate(&self, key: &K) -> (Route, StoredBits) {
-        let (shard_bits, hash, stored) = split(self.fingerprint(key));
-        (self.cache.store().route_parts(shard_bits, hash), stored)
+        keyed_fingerprint(self.key, key)
     }
 
     /// Records a sighting: `true` if the key's fingerprint was not present (a
@@ -297,8 +290,7 @@ impl<K: ?Sized + Hash> FingerprintSet<K> {
     /// assert!(!seen.insert("evt-1"));
     /// ```
     pub fn insert(&self, key: &K) -> bool {
-        let (route, stored) = self.locate(key);
-        self.cache.store().insert_if_absent(route, stored, (), None)
+        self.insert_fingerprint(self.fingerprint(key))
     }
 
     /// Like [`insert`](Self::insert), with this key's own time to live if it is
@@ -310,10 +302,7 @@ impl<K: ?Sized + Hash> FingerprintSet<K> {
     /// assert!(seen.insert_with_ttl("evt-1", Duration::from_secs(5)));
     /// ```
     pub fn insert_with_ttl(&self, key: &K, time_to_live: Duration) -> bool {
-        let (route, stored) = self.locate(key);
-        let store = self.cache.store();
-        store.note_expiry_in_use();
-        store.insert_if_absent(route, stored, (), Some(duration_to_millis(time_to_live)))
+        self.insert_fingerprint_with_ttl(self.fingerprint(key), time_to_live)
     }
 
     /// Whether the key's fingerprint is present (and not expired), without
@@ -326,11 +315,7 @@ impl<K: ?Sized + Hash> FingerprintSet<K> {
     /// assert!(!seen.contains("b"));
     /// ```
     pub fn contains(&self, key: &K) -> bool {
-        let (route, stored) = self.locate(key);
-        self.cache
-            .store()
-            .read(route, |bits| *bits == stored, false, |_| ())
-            .is_some()
+        self.contains_fingerprint(self.fingerprint(key))
     }
 
     /// Forgets the key; returns whether it was present (and not expired).
@@ -342,7 +327,89 @@ impl<K: ?Sized + Hash> FingerprintSet<K> {
     /// assert!(!seen.contains("a"));
     /// ```
     pub fn remove(&self, key: &K) -> bool {
-        let (route, stored) = self.locate(key);
+        self.remove_fingerprint(self.fingerprint(key))
+    }
+}
+
+/// The same operations on fingerprints already computed, for code that derives a
+/// key's fingerprint once and uses it twice (`ttlru-redis` names its Redis key
+/// after it, then records it here). A fingerprint must come from
+/// [`fingerprint`](FingerprintSet::fingerprint) or [`keyed_fingerprint`](crate::keyed_fingerprint)
+/// with this set's [`fingerprint_key`](FingerprintSet::fingerprint_key).
+impl<K: ?Sized> FingerprintSet<K> {
+    /// This set's 128-bit fingerprint key: the one given to
+    /// [`FingerprintSetBuilder::fingerprint_key`], or the random one drawn at build.
+    /// It is a secret: whoever knows it can craft keys with equal fingerprints.
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::builder().fingerprint_key(7).build();
+    /// assert_eq!(seen.fingerprint_key(), 7);
+    /// ```
+    pub fn fingerprint_key(&self) -> u128 {
+        self.key
+    }
+
+    #[inline]
+    fn locate_fingerprint(&self, fingerprint: u128) -> (Route, StoredBits) {
+        let (shard_bits, hash, stored) = split(fingerprint);
+        (self.cache.store().route_parts(shard_bits, hash), stored)
+    }
+
+    /// [`insert`](FingerprintSet::insert) of a key whose fingerprint is given.
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
+    /// let fingerprint = seen.fingerprint("evt-1");
+    /// assert!(seen.insert_fingerprint(fingerprint));
+    /// assert!(!seen.insert("evt-1"));
+    /// ```
+    pub fn insert_fingerprint(&self, fingerprint: u128) -> bool {
+        let (route, stored) = self.locate_fingerprint(fingerprint);
+        self.cache.store().insert_if_absent(route, stored, (), None)
+    }
+
+    /// [`insert_with_ttl`](FingerprintSet::insert_with_ttl) of a key whose
+    /// fingerprint is given.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
+    /// let fingerprint = seen.fingerprint("evt-1");
+    /// assert!(seen.insert_fingerprint_with_ttl(fingerprint, Duration::from_secs(5)));
+    /// assert!(seen.contains("evt-1"));
+    /// ```
+    pub fn insert_fingerprint_with_ttl(&self, fingerprint: u128, time_to_live: Duration) -> bool {
+        let (route, stored) = self.locate_fingerprint(fingerprint);
+        let store = self.cache.store();
+        store.note_expiry_in_use();
+        store.insert_if_absent(route, stored, (), Some(duration_to_millis(time_to_live)))
+    }
+
+    /// [`contains`](FingerprintSet::contains) of a key whose fingerprint is given.
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
+    /// seen.insert("a");
+    /// assert!(seen.contains_fingerprint(seen.fingerprint("a")));
+    /// ```
+    pub fn contains_fingerprint(&self, fingerprint: u128) -> bool {
+        let (route, stored) = self.locate_fingerprint(fingerprint);
+        self.cache
+            .store()
+            .read(route, |bits| *bits == stored, false, |_| ())
+            .is_some()
+    }
+
+    /// [`remove`](FingerprintSet::remove) of a key whose fingerprint is given.
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
+    /// seen.insert("a");
+    /// assert!(seen.remove_fingerprint(seen.fingerprint("a")));
+    /// assert!(!seen.contains("a"));
+    /// ```
+    pub fn remove_fingerprint(&self, fingerprint: u128) -> bool {
+        let (route, stored) = self.locate_fingerprint(fingerprint);
         self.cache
             .store()
             .remove(route, |bits| *bits == stored)

@@ -71,6 +71,7 @@ mod timer_wheel;
 pub use builder::{CacheBuilder, DefaultHasher, MAX_SHARDS};
 pub use cache::Cache;
 pub use clock::ManualClock;
+pub use fingerprint::keyed_fingerprint;
 pub use fingerprint_set::{FingerprintSet, FingerprintSetBuilder};
 pub use removal::RemovalCause;
 pub use seen_set::{SeenSet, SeenSetBuilder};

@@ -2,7 +2,7 @@
 //!
 //! With one shard a cache is an exact LRU, and an exact LRU is deterministic, so on
 //! the traces of the ARC and LIRS papers it must reproduce the published hit counts
-//! to the request (see `shared/traces/README.md`). A request is a hit iff
+//! to the request (see `tests/data/traces/README.md`). A request is a hit iff
 //! `get(&block)` finds it (which records the access); on a miss the block is
 //! inserted.
 //!
@@ -12,8 +12,9 @@
 //! hits must be exactly `requests - distinct` (only cold misses). The small LIRS
 //! traces are also replayed against a simple reference LRU at many capacities.
 //!
-//! The traces live in `../shared/traces` beside the crate. If they are missing the
-//! tests fail: they are never skipped silently.
+//! The traces live in `tests/data/traces` in the repository (they are left out of the
+//! published package). If they are missing the tests fail: they are never skipped
+//! silently.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -25,15 +26,16 @@ use flate2::read::GzDecoder;
 use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
 use ttlru::Cache;
 
-const TRACE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/traces");
+const TRACE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/traces");
 
 /// The path of a trace file, or a failure that says what is missing.
 fn trace_file(relative: &str) -> PathBuf {
     let dir = Path::new(TRACE_DIR);
     assert!(
         dir.is_dir(),
-        "the trace directory {} is missing: these replay tests need `shared/traces` \
-         (see its README.md) checked out beside the crate; they fail rather than skip",
+        "the trace directory {} is missing: these replay tests need the trace files \
+         of the repository's `tests/data/traces` (they are not in the published package); \
+         they fail rather than skip",
         dir.display()
     );
     let path = dir.join(relative);

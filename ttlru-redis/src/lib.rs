@@ -1,0 +1,1 @@
+//! Fleet-wide dedup on Redis (under construction).
