@@ -49,7 +49,26 @@ use crate::fleet_stats::FleetStats;
 /// ```
 pub struct RedisSeenSet<K: ?Sized> {
     set: crate::RedisSeenSet<K>,
-    runtime: Arc<Runtime>,
+    runtime: Arc<OwnedRuntime>,
+}
+
+/// The set's runtime, shut down in the background when the last clone (or claim)
+/// goes, so dropping a blocking set is fine anywhere, even inside an async task
+/// (where dropping a `Runtime` the ordinary way panics).
+struct OwnedRuntime(Option<Runtime>);
+
+impl OwnedRuntime {
+    fn get(&self) -> &Runtime {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl<K: ?Sized> Clone for RedisSeenSet<K> {
@@ -63,11 +82,14 @@ impl<K: ?Sized> Clone for RedisSeenSet<K> {
 
 /// Runs a future to completion on the set's runtime, unless the caller is itself
 /// on an async runtime (where blocking would stall it).
-fn run<T>(runtime: &Runtime, future: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+fn run<T>(
+    runtime: &OwnedRuntime,
+    future: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(Error::InsideAsyncRuntime);
     }
-    runtime.block_on(future)
+    runtime.get().block_on(future)
 }
 
 impl<K: ?Sized> RedisSeenSet<K> {
@@ -145,6 +167,7 @@ impl<K: ?Sized> RedisSeenSetBuilder<K, BlockingMode> {
             .enable_all()
             .build()
             .map_err(|error| Error::Connect(redis::RedisError::from(error)))?;
+        let runtime = OwnedRuntime(Some(runtime));
         let set = run(&runtime, self.into_mode::<crate::AsyncMode>().build())?;
         Ok(RedisSeenSet {
             set,
@@ -236,7 +259,7 @@ impl<K: ?Sized> fmt::Debug for RedisSeenSet<K> {
 #[must_use = "dropping a claim keeps it; call .release() if processing failed"]
 pub struct Claim {
     claim: crate::Claim,
-    runtime: Arc<Runtime>,
+    runtime: Arc<OwnedRuntime>,
 }
 
 impl Claim {

@@ -138,6 +138,56 @@ impl PendingTokens {
     }
 }
 
+/// The tokens one call took. Unless the call settles them (Redis answered, or a
+/// fail mode answered for it), they go back to the pending tokens when the lease
+/// is dropped: after an error under `FailMode::Closed`, and also when the caller
+/// drops the call's future midway, since its write may have reached Redis either way.
+pub(crate) struct TokenLease<'a> {
+    pending: &'a PendingTokens,
+    fingerprints: Vec<u128>,
+    tokens: Vec<Token>,
+    settled: bool,
+}
+
+impl<'a> TokenLease<'a> {
+    pub(crate) fn take(
+        pending: &'a PendingTokens,
+        source: &TokenSource,
+        fingerprints: Vec<u128>,
+        kind: TokenKind,
+    ) -> Self {
+        let tokens = fingerprints
+            .iter()
+            .map(|&fingerprint| pending.take_or_fresh(fingerprint, kind, source))
+            .collect();
+        TokenLease {
+            pending,
+            fingerprints,
+            tokens,
+            settled: false,
+        }
+    }
+
+    pub(crate) fn tokens(&self) -> &[Token] {
+        &self.tokens
+    }
+
+    /// The call has its answers: nothing to give back.
+    pub(crate) fn settle(mut self) {
+        self.settled = true;
+    }
+}
+
+impl Drop for TokenLease<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            for (&fingerprint, &token) in self.fingerprints.iter().zip(&self.tokens) {
+                self.pending.put_back(fingerprint, token);
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for PendingTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingTokens")
@@ -208,5 +258,20 @@ mod tests {
         pending.put_back(7, token);
         pending.forget(7);
         assert_ne!(pending.take_or_fresh(7, TokenKind::Insert, &source), token);
+    }
+
+    #[test]
+    fn an_unsettled_lease_gives_its_tokens_back_and_a_settled_one_does_not() {
+        let source = TokenSource::new();
+        let pending = PendingTokens::new(16, Duration::from_secs(60));
+        let lease = TokenLease::take(&pending, &source, vec![1, 2], TokenKind::Claim);
+        let taken = lease.tokens().to_vec();
+        drop(lease); // an error, or the call's future dropped
+        let lease = TokenLease::take(&pending, &source, vec![1, 2], TokenKind::Claim);
+        assert_eq!(lease.tokens(), taken, "the next call reuses them");
+        lease.settle();
+        let lease = TokenLease::take(&pending, &source, vec![1, 2], TokenKind::Claim);
+        assert!(lease.tokens().iter().all(|token| !taken.contains(token)));
+        lease.settle();
     }
 }

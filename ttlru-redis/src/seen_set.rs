@@ -12,7 +12,7 @@ use ttlru::{FingerprintSet, keyed_fingerprint};
 use crate::breaker::{Admission, Breaker};
 use crate::builder::{AsyncMode, Config, RedisSeenSetBuilder};
 use crate::claim::Claim;
-use crate::claim_token::{PendingTokens, Token, TokenKind, TokenSource};
+use crate::claim_token::{PendingTokens, Token, TokenKind, TokenLease, TokenSource};
 use crate::connection::{CallFailure, Connection};
 use crate::error::Error;
 use crate::fail_mode::FailMode;
@@ -437,13 +437,13 @@ impl Inner {
         if asked.is_empty() {
             return Ok(answers);
         }
-        let tokens: Vec<Token> = asked
-            .iter()
-            .map(|&index| {
-                self.pending
-                    .take_or_fresh(fingerprints[index], kind, &self.tokens)
-            })
-            .collect();
+        let lease = TokenLease::take(
+            &self.pending,
+            &self.tokens,
+            asked.iter().map(|&index| fingerprints[index]).collect(),
+            kind,
+        );
+        let tokens = lease.tokens();
         let keys: Vec<Vec<u8>> = asked
             .iter()
             .map(|&index| self.redis_key(fingerprints[index]))
@@ -454,14 +454,12 @@ impl Inner {
         let replies = self
             .call(|| {
                 self.connection
-                    .set_if_absent(&keys, &tokens, time_to_live_ms)
+                    .set_if_absent(&keys, tokens, time_to_live_ms)
             })
             .await;
         let replies = match replies {
             Ok(replies) => replies,
-            Err(error) => {
-                return self.degrade(fingerprints, &asked, &tokens, answers, error);
-            }
+            Err(error) => return self.degrade(fingerprints, &asked, lease, answers, error),
         };
         // Keys to cache as duplicates once Redis says how long they have left.
         let mut follow_up: Vec<usize> = Vec::new();
@@ -501,8 +499,10 @@ impl Inner {
         Counters::add(&self.counters.remote_new, new);
         Counters::add(&self.counters.remote_duplicates, duplicates);
         Counters::add(&self.counters.own_claims_recognised, recognised);
+        lease.settle();
         if self.local.is_some() && !follow_up.is_empty() {
-            self.cache_remaining(fingerprints, &asked, &keys, &follow_up)
+            let deadline = started + self.config.call_timeout;
+            self.cache_remaining(fingerprints, &asked, &keys, &follow_up, deadline)
                 .await;
         }
         Ok(answers)
@@ -517,18 +517,21 @@ impl Inner {
         asked: &[usize],
         keys: &[Vec<u8>],
         positions: &[usize],
+        deadline: Instant,
     ) {
+        // What is left of the call's timeout: the follow-up never extends a call.
+        let budget = deadline.saturating_duration_since(Instant::now());
+        if budget.is_zero() {
+            return;
+        }
         let follow_keys: Vec<Vec<u8>> = positions
             .iter()
             .map(|&position| keys[position].clone())
             .collect();
         let started = Instant::now();
         Counters::add(&self.counters.remote_calls, 1);
-        let Ok(Ok(remaining)) = tokio::time::timeout(
-            self.config.call_timeout,
-            self.connection.remaining_ms(&follow_keys),
-        )
-        .await
+        let Ok(Ok(remaining)) =
+            tokio::time::timeout(budget, self.connection.remaining_ms(&follow_keys)).await
         else {
             return;
         };
@@ -546,25 +549,21 @@ impl Inner {
         &self,
         fingerprints: &[u128],
         asked: &[usize],
-        tokens: &[Token],
+        lease: TokenLease<'_>,
         mut answers: Vec<Answer>,
         error: Error,
     ) -> Result<Vec<Answer>, Error> {
         match self.config.fail_mode {
-            FailMode::Closed => {
-                // The write may have landed: the next call for the key reuses the
-                // token to recognise it. (A call the breaker turned away sent
-                // nothing, but keeps the token it took, maybe an earlier call's.)
-                for (&index, &token) in asked.iter().zip(tokens) {
-                    self.pending.put_back(fingerprints[index], token);
-                }
-                Err(error)
-            }
+            // The write may have landed: dropping the lease keeps its tokens for
+            // the next call on each key, to recognise it. (A call the breaker
+            // turned away sent nothing, and keeps the tokens it took all the same.)
+            FailMode::Closed => Err(error),
             FailMode::Open => {
                 Counters::add(&self.counters.degraded, asked.len());
-                for (&index, &token) in asked.iter().zip(tokens) {
+                for (&index, &token) in asked.iter().zip(lease.tokens()) {
                     answers[index] = Answer::First(token);
                 }
+                lease.settle();
                 Ok(answers)
             }
             FailMode::LocalOnly => {
@@ -573,11 +572,12 @@ impl Inner {
                     .local
                     .as_ref()
                     .expect("LocalOnly is refused at build without a local filter");
-                for (&index, &token) in asked.iter().zip(tokens) {
+                for (&index, &token) in asked.iter().zip(lease.tokens()) {
                     if local.insert_fingerprint(fingerprints[index]) {
                         answers[index] = Answer::First(token);
                     }
                 }
+                lease.settle();
                 Ok(answers)
             }
         }
