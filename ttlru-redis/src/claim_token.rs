@@ -40,9 +40,10 @@ impl Token {
         }
     }
 
-    /// The decimal form written to Redis.
-    pub(crate) fn to_decimal(self) -> String {
-        self.0.to_string()
+    /// The number written to Redis (as decimal text, which Redis stores as an
+    /// integer).
+    pub(crate) fn value(self) -> u64 {
+        self.0
     }
 
     /// Reads a value found in Redis; `None` if it is not a token of this crate.
@@ -207,7 +208,7 @@ mod tests {
             for _ in 0..1_000 {
                 let token = source.fresh(kind);
                 assert_eq!(token.kind(), kind);
-                let text = token.to_decimal();
+                let text = token.value().to_string();
                 assert!(text.parse::<i64>().unwrap() >= 0, "a positive i64: {text}");
                 assert_eq!(Token::parse(text.as_bytes()), Some(token));
             }

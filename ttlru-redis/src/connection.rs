@@ -93,7 +93,7 @@ impl Connection {
 
     async fn check_server(&self) -> Result<(), Error> {
         let info = self
-            .query(&redis::cmd("INFO").arg("server").clone())
+            .query(redis::cmd("INFO").arg("server"))
             .await
             .map_err(Error::Connect)?;
         let text = match info {
@@ -173,14 +173,15 @@ impl Connection {
             .iter()
             .zip(tokens)
             .map(|(key, token)| {
-                redis::cmd("SET")
+                let mut command = redis::cmd("SET");
+                command
                     .arg(key)
-                    .arg(token.to_decimal())
+                    .arg(token.value())
                     .arg("NX")
                     .arg("GET")
                     .arg("PX")
-                    .arg(time_to_live_ms)
-                    .clone()
+                    .arg(time_to_live_ms);
+                command
             })
             .collect();
         let replies = self.run_all(commands).await?;
@@ -196,7 +197,11 @@ impl Connection {
     ) -> Result<Vec<Option<u64>>, CallFailure> {
         let commands = keys
             .iter()
-            .map(|key| redis::cmd("PTTL").arg(key).clone())
+            .map(|key| {
+                let mut command = redis::cmd("PTTL");
+                command.arg(key);
+                command
+            })
             .collect();
         let replies = self.run_all(commands).await?;
         check_count(&replies, keys.len())?;
@@ -233,12 +238,12 @@ impl Connection {
     ) -> Result<bool, CallFailure> {
         // EVAL, not a cached script: a restarted or failed-over server has no
         // script cache, and the script is tiny.
-        let command = redis::cmd("EVAL")
+        let mut command = redis::cmd("EVAL");
+        command
             .arg(COMPARE_AND_DELETE)
             .arg(1)
             .arg(key)
-            .arg(token.to_decimal())
-            .clone();
+            .arg(token.value());
         match self.query(&command).await? {
             Value::Int(count) => Ok(count > 0),
             other => Err(unexpected("the compare-and-delete script", &other)),
