@@ -1,0 +1,277 @@
+//! Redis failing under the set: killed and restarted, frozen (SIGSTOP), and a
+//! write that lands after the client gave up on it. Every call must stay bounded
+//! by `call_timeout`, answer per the fail mode, and the same set must recover
+//! without being rebuilt.
+//!
+//! Time bounds are upper bounds with wide margins: the machine is shared.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::RedisServer;
+use ttlru_redis::{Error, FailMode, RedisSeenSet};
+
+const FINGERPRINT_KEY: u128 = 0xdead_5eed_u128;
+const CALL_TIMEOUT: Duration = Duration::from_millis(200);
+/// What a call may take beyond `call_timeout` on a busy machine.
+const MARGIN: Duration = Duration::from_millis(150);
+const COOL_DOWN: Duration = Duration::from_millis(400);
+const BREAKER_FAILURES: u32 = 3;
+
+async fn replica(
+    server: &RedisServer,
+    fail_mode: FailMode,
+    local_capacity: u64,
+) -> RedisSeenSet<str> {
+    RedisSeenSet::<str>::builder()
+        .url(server.url())
+        .namespace("faults:")
+        .time_to_live(Duration::from_secs(60))
+        .fingerprint_key(FINGERPRINT_KEY)
+        .local_capacity(local_capacity)
+        .call_timeout(CALL_TIMEOUT)
+        .breaker(BREAKER_FAILURES, COOL_DOWN)
+        .fail_mode(fail_mode)
+        .build()
+        .await
+        .expect("build")
+}
+
+/// Runs an insert, failing the test if it takes longer than `call_timeout` + margin.
+async fn bounded_insert(seen: &RedisSeenSet<str>, key: &str) -> Result<bool, Error> {
+    let started = Instant::now();
+    let answer = seen.insert(key).await;
+    let took = started.elapsed();
+    assert!(
+        took <= CALL_TIMEOUT + MARGIN,
+        "insert({key}) took {took:?}, more than call_timeout {CALL_TIMEOUT:?} + {MARGIN:?}: {answer:?}"
+    );
+    answer
+}
+
+/// After a restart, inserts fresh keys until one is answered by Redis rather
+/// than by the fail mode, each call bounded; panics if that takes over 10 s.
+/// Returns the key Redis answered.
+async fn wait_for_recovery(seen: &RedisSeenSet<str>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for attempt in 0.. {
+        let key = format!("after-restart-{attempt}");
+        let degraded = seen.stats().degraded;
+        let answer = bounded_insert(seen, &key).await;
+        if answer.is_ok() && seen.stats().degraded == degraded {
+            assert!(answer.unwrap(), "a fresh key after the restart is new");
+            return key;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the set did not recover within 10 s of the restart: {:?}, {:?}",
+            answer,
+            seen.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    unreachable!()
+}
+
+/// The part every fail mode shares: healthy, killed (`while_down` checks the
+/// answers), restarted, recovered, and what it recovers to is really Redis.
+async fn killed_then_restarted(
+    fail_mode: FailMode,
+    local_capacity: u64,
+    while_down: impl AsyncFnOnce(&RedisSeenSet<str>),
+) {
+    let mut server = RedisServer::start();
+    let seen = replica(&server, fail_mode, local_capacity).await;
+    for i in 0..100 {
+        assert!(bounded_insert(&seen, &format!("before-{i}")).await.unwrap());
+    }
+    server.kill();
+    while_down(&seen).await;
+    server.restart();
+    let key = wait_for_recovery(&seen).await;
+    assert!(!seen.breaker_open());
+    // The answer came from Redis: another replica sees the key there.
+    let other = replica(&server, FailMode::Closed, 0).await;
+    assert!(
+        !other.insert(&key).await.unwrap(),
+        "{key} is not in the restarted Redis"
+    );
+}
+
+#[tokio::test]
+async fn closed_killed_server_errors_within_the_call_timeout_and_recovers_after_restart() {
+    killed_then_restarted(FailMode::Closed, 0, async |seen| {
+        let mut unavailable = 0;
+        for i in 0..10 {
+            match bounded_insert(seen, &format!("while-down-{i}")).await {
+                Ok(answer) => panic!("Closed answered {answer} with Redis down"),
+                Err(Error::Unavailable) => unavailable += 1,
+                Err(error) => assert!(error.is_unavailable(), "{error:?}"),
+            }
+        }
+        assert!(
+            unavailable > 0,
+            "the breaker never opened: {:?}",
+            seen.stats()
+        );
+        assert!(seen.breaker_open());
+        assert_eq!(
+            seen.stats().degraded,
+            0,
+            "Closed answers nothing it does not know"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn open_killed_server_answers_true_and_recovers_after_restart() {
+    killed_then_restarted(FailMode::Open, 0, async |seen| {
+        // Even keys Redis had: with Redis down, Open processes everything.
+        for i in 0..10 {
+            assert!(bounded_insert(seen, &format!("before-{i}")).await.unwrap());
+        }
+        assert_eq!(seen.stats().degraded, 10);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn local_only_killed_server_answers_from_the_local_filter_and_recovers_after_restart() {
+    killed_then_restarted(FailMode::LocalOnly, 10_000, async |seen| {
+        for i in 0..10 {
+            // Seen by this process before the kill: the filter still knows them.
+            assert!(!bounded_insert(seen, &format!("before-{i}")).await.unwrap());
+            // New keys are new once, then duplicates, per the filter alone.
+            let key = format!("while-down-{i}");
+            assert!(bounded_insert(seen, &key).await.unwrap());
+            assert!(!bounded_insert(seen, &key).await.unwrap());
+        }
+        let stats = seen.stats();
+        assert_eq!(stats.degraded, 10, "{stats:?}");
+        assert!(stats.local_hits >= 20, "{stats:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_frozen_server_costs_the_call_timeout_until_the_breaker_opens_then_nothing() {
+    let mut server = RedisServer::start();
+    let seen = replica(&server, FailMode::Closed, 0).await;
+    assert!(seen.insert("warm-up").await.unwrap());
+    server.stop();
+    for i in 0..BREAKER_FAILURES {
+        let started = Instant::now();
+        let answer = bounded_insert(&seen, &format!("frozen-{i}")).await;
+        assert!(matches!(answer, Err(Error::Timeout { .. })), "{answer:?}");
+        assert!(
+            started.elapsed() >= CALL_TIMEOUT * 9 / 10,
+            "a frozen server cannot answer before the timeout"
+        );
+    }
+    assert!(seen.breaker_open());
+    assert_eq!(seen.stats().breaker_openings, 1);
+    for i in 0..20 {
+        let started = Instant::now();
+        let answer = seen.insert(&format!("turned-away-{i}")).await;
+        let took = started.elapsed();
+        assert!(matches!(answer, Err(Error::Unavailable)), "{answer:?}");
+        assert!(
+            took < CALL_TIMEOUT / 4,
+            "an open breaker should answer at once, took {took:?}"
+        );
+    }
+    server.resume();
+    // After the cool-down one probe finds Redis back and closes the breaker.
+    let deadline = Instant::now() + COOL_DOWN + Duration::from_secs(5);
+    loop {
+        if bounded_insert(&seen, "after-resume").await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {:?}", seen.stats());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!seen.breaker_open());
+    assert!(seen.insert("after-resume-2").await.unwrap());
+}
+
+#[tokio::test]
+async fn a_write_that_lands_after_the_timeout_is_still_this_process_first_sighting() {
+    let server = RedisServer::start();
+    let a = replica(&server, FailMode::Closed, 1_000).await;
+    let b = replica(&server, FailMode::Closed, 1_000).await;
+    let pause = Duration::from_millis(800);
+    let paused_at = Instant::now();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause.as_millis() as u64)
+        .arg("WRITE")
+        .query(&mut server.admin())
+        .unwrap();
+    let answer = a.insert("evt-late-write").await;
+    assert!(matches!(answer, Err(Error::Timeout { .. })), "{answer:?}");
+    // The SET was sent; it runs when the pause ends.
+    tokio::time::sleep_until((paused_at + pause + Duration::from_millis(200)).into()).await;
+    let mut key = b"faults:".to_vec();
+    key.extend_from_slice(
+        &ttlru::keyed_fingerprint(FINGERPRINT_KEY, "evt-late-write").to_be_bytes(),
+    );
+    let landed: bool = redis::cmd("EXISTS")
+        .arg(&key)
+        .query(&mut server.admin())
+        .unwrap();
+    assert!(
+        landed,
+        "the timed-out write never reached Redis: the test tells nothing"
+    );
+
+    assert!(
+        a.insert("evt-late-write").await.unwrap(),
+        "the retry lost the event as a duplicate of its own timed-out write"
+    );
+    assert_eq!(a.stats().own_claims_recognised, 1);
+    assert!(!b.insert("evt-late-write").await.unwrap());
+    assert!(!a.insert("evt-late-write").await.unwrap());
+    assert_eq!(a.stats().remote_new + b.stats().remote_new, 1);
+}
+
+#[tokio::test]
+async fn a_claim_that_reuses_a_timed_out_insert_is_still_not_cached_by_other_replicas() {
+    // The documented promise: a key held by an unreleased claim is never cached
+    // by other replicas' front filters, so a released claim is processed again
+    // wherever the retry lands. Here the claim is the retry of an insert that
+    // timed out (and whose write landed later).
+    let server = RedisServer::start();
+    let a = replica(&server, FailMode::Closed, 1_000).await;
+    let b = replica(&server, FailMode::Closed, 1_000).await;
+    let pause = Duration::from_millis(600);
+    let paused_at = Instant::now();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause.as_millis() as u64)
+        .arg("WRITE")
+        .query(&mut server.admin())
+        .unwrap();
+    let answer = a.insert("evt-retried-as-claim").await;
+    assert!(matches!(answer, Err(Error::Timeout { .. })), "{answer:?}");
+    tokio::time::sleep_until((paused_at + pause + Duration::from_millis(200)).into()).await;
+
+    let claim = a
+        .claim("evt-retried-as-claim")
+        .await
+        .unwrap()
+        .expect("its own timed-out write: a first sighting");
+    assert!(
+        !b.insert("evt-retried-as-claim").await.unwrap(),
+        "claimed by A"
+    );
+    assert!(
+        claim.release().await.unwrap(),
+        "processing failed: released"
+    );
+    assert!(
+        b.insert("evt-retried-as-claim").await.unwrap(),
+        "B cached the claimed key as a plain duplicate: the released event is lost on B"
+    );
+}
