@@ -357,6 +357,10 @@ impl Inner {
 
     /// Records in the front filter a key Redis holds for `remaining` more time.
     fn remember(&self, fingerprint: u128, remaining: Duration) {
+        // The filter rounds a time to live up to whole milliseconds, and Redis
+        // counts in whole milliseconds too: one off keeps the filter's entry from
+        // outliving the key by a rounding.
+        let remaining = remaining.saturating_sub(Duration::from_millis(1));
         if let Some(local) = &self.local
             && !remaining.is_zero()
         {
