@@ -35,7 +35,7 @@ fn a_round_trip_from_several_threads_gives_one_true_per_key() {
                         .collect();
                     let mut first_sightings = 0;
                     for (position, chunk) in keys.chunks(32).enumerate() {
-                        if (position + thread) % 2 == 0 {
+                        if (position + thread).is_multiple_of(2) {
                             let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
                             let answers = seen.insert_many(&chunk).unwrap();
                             first_sightings += answers.iter().filter(|&&first| first).count();

@@ -89,7 +89,7 @@ async fn exactly_once_child_process() {
         .time_to_live(Duration::from_secs(600))
         .fingerprint_key(FINGERPRINT_KEY)
         // Half the children have a front filter, half ask Redis for everything.
-        .local_capacity(if child % 2 == 0 { 0 } else { 1 << 18 })
+        .local_capacity(if child.is_multiple_of(2) { 0 } else { 1 << 18 })
         // Generous: four processes and Redis share two cores.
         .call_timeout(Duration::from_secs(5));
     let builder = match target.split_once(':') {
@@ -117,7 +117,7 @@ async fn exactly_once_child_process() {
                     .map(String::as_str)
                     .collect();
                 // One chunk in eight goes key by key, the rest as batches.
-                if chunk % 8 == 0 {
+                if chunk.is_multiple_of(8) {
                     for key in keys {
                         first_sightings += usize::from(seen.insert(key).await.expect("insert"));
                     }

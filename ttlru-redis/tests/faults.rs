@@ -7,6 +7,8 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use support::RedisServer;
@@ -59,8 +61,10 @@ async fn wait_for_recovery(seen: &RedisSeenSet<str>) -> String {
         let key = format!("after-restart-{attempt}");
         let degraded = seen.stats().degraded;
         let answer = bounded_insert(seen, &key).await;
-        if answer.is_ok() && seen.stats().degraded == degraded {
-            assert!(answer.unwrap(), "a fresh key after the restart is new");
+        if let Ok(first) = answer
+            && seen.stats().degraded == degraded
+        {
+            assert!(first, "a fresh key after the restart is new");
             return key;
         }
         assert!(
@@ -274,4 +278,78 @@ async fn a_claim_that_reuses_a_timed_out_insert_is_still_not_cached_by_other_rep
         b.insert("evt-retried-as-claim").await.unwrap(),
         "B cached the claimed key as a plain duplicate: the released event is lost on B"
     );
+}
+
+/// Inserts `keys` in batches, retrying each failed batch until Redis answers,
+/// as a consumer that nacks and redelivers would; returns the first sightings.
+async fn insert_retrying(seen: RedisSeenSet<str>, keys: Vec<String>) -> usize {
+    let mut first_sightings = 0;
+    for batch in keys.chunks(64) {
+        let batch: Vec<&str> = batch.iter().map(String::as_str).collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match seen.insert_many(&batch).await {
+                Ok(answers) => {
+                    first_sightings += answers.iter().filter(|&&first| first).count();
+                    break;
+                }
+                Err(error) => {
+                    assert!(error.is_unavailable(), "{error:?}");
+                    assert!(Instant::now() < deadline, "no answer for 20 s: {error:?}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+    first_sightings
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retried_batches_through_repeated_write_pauses_give_exactly_one_true_per_key() {
+    // Writes held up past the timeout land later; each replica retries its failed
+    // batches. A key whose late write is not recognised by its retry gets no
+    // `true` at all; a retry that claims it again gets two.
+    const KEYS: usize = 20_000;
+    let server = RedisServer::start();
+    let a = replica(&server, FailMode::Closed, 0).await;
+    let b = replica(&server, FailMode::Closed, 10_000).await;
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("evt-{i}")).collect();
+    let reversed: Vec<String> = keys.iter().rev().cloned().collect();
+    // Write pauses, one at once and then every 500 ms until both streams are done.
+    let done = Arc::new(AtomicBool::new(false));
+    let pauser = {
+        let (done, mut admin) = (done.clone(), server.admin());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let _: () = redis::cmd("CLIENT")
+                    .arg("PAUSE")
+                    .arg(300)
+                    .arg("WRITE")
+                    .query(&mut admin)
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+    let streams = [
+        tokio::spawn(insert_retrying(a.clone(), keys)),
+        tokio::spawn(insert_retrying(b.clone(), reversed)),
+    ];
+    let mut first_sightings = 0;
+    for stream in streams {
+        first_sightings += stream.await.unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    pauser.join().unwrap();
+    let (a, b) = (a.stats(), b.stats());
+    assert!(
+        a.timeouts + b.timeouts > 0,
+        "no call timed out: the pauses came too late to test anything"
+    );
+    assert_eq!(first_sightings, KEYS, "A: {a:?}\nB: {b:?}");
+    assert!(
+        a.own_claims_recognised + b.own_claims_recognised > 0,
+        "no late write was recognised by its retry: A: {a:?}\nB: {b:?}"
+    );
+    assert_eq!(server.dbsize(), KEYS as u64);
 }
