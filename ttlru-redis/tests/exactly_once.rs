@@ -213,6 +213,35 @@ fn four_processes_get_exactly_one_true_per_key_on_a_three_node_cluster() {
             "a node holds too few keys"
         );
     }
+    claims_contains_and_remove_on_the_cluster(&cluster);
+}
+
+/// Claims (compare-and-delete by script), `contains` and `remove` routed by slot.
+fn claims_contains_and_remove_on_the_cluster(cluster: &RedisCluster) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let build = || {
+            RedisSeenSet::<str>::builder()
+                .cluster_urls(cluster.urls())
+                .namespace("claims:")
+                .time_to_live(Duration::from_secs(60))
+                .fingerprint_key(FINGERPRINT_KEY)
+                .local_capacity(1_000)
+                .build()
+        };
+        let (a, b) = (build().await.unwrap(), build().await.unwrap());
+        for i in 0..20 {
+            let key = format!("evt-{i}");
+            let claim = a.claim(&key).await.unwrap().expect("first sighting");
+            assert!(b.contains(&key).await.unwrap());
+            assert!(!b.insert(&key).await.unwrap());
+            assert!(claim.release().await.unwrap());
+            assert!(b.insert(&key).await.unwrap(), "released: new again");
+            assert!(b.remove(&key).await.unwrap());
+            assert!(!a.contains(&key).await.unwrap());
+        }
+        assert_eq!(a.stats().claims_released, 20);
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

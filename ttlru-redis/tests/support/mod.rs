@@ -349,3 +349,47 @@ pub fn fake_server(greeting: &'static [u8]) -> String {
     });
     format!("redis://127.0.0.1:{port}/")
 }
+
+/// A TCP proxy on a free loopback port in front of `target_port` that holds back
+/// each client write containing one of the `delays`' byte strings for that
+/// string's delay before passing it on: a Redis that is slow for some commands
+/// only. Runs until the process ends.
+pub fn slow_proxy(target_port: u16, delays: &'static [(&'static [u8], Duration)]) -> String {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
+                continue;
+            };
+            let (mut client_reader, mut server_writer) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 64 * 1024];
+                while let Ok(read) = client_reader.read(&mut buffer) {
+                    if read == 0 {
+                        break;
+                    }
+                    let chunk = &buffer[..read];
+                    for (needle, delay) in delays {
+                        if chunk.windows(needle.len()).any(|window| window == *needle) {
+                            std::thread::sleep(*delay);
+                        }
+                    }
+                    if server_writer.write_all(chunk).is_err() {
+                        break;
+                    }
+                }
+                let _ = server_writer.shutdown(std::net::Shutdown::Both);
+            });
+            let (mut server_reader, mut client_writer) = (server, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut server_reader, &mut client_writer);
+                let _ = client_writer.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    format!("redis://127.0.0.1:{port}/")
+}
