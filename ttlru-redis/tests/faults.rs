@@ -437,3 +437,33 @@ async fn a_slow_follow_up_does_not_stretch_a_call_past_the_call_timeout() {
         "Redis answered: a duplicate, whether or not it could be cached"
     );
 }
+
+#[tokio::test]
+async fn a_call_dropped_by_its_caller_after_sending_still_counts_as_its_first_sighting() {
+    // The caller's own deadline (a select!, a shorter timeout) drops the future
+    // after the SET went out; the write lands later. The next call for the key
+    // must recognise it, as after a call that timed out by itself.
+    let server = RedisServer::start();
+    let a = replica(&server, FailMode::Closed, 1_000).await;
+    let b = replica(&server, FailMode::Closed, 1_000).await;
+    let pause = Duration::from_millis(500);
+    let paused_at = Instant::now();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause.as_millis() as u64)
+        .arg("WRITE")
+        .query(&mut server.admin())
+        .unwrap();
+    let dropped = tokio::time::timeout(Duration::from_millis(50), a.insert("evt-dropped")).await;
+    assert!(
+        dropped.is_err(),
+        "the call should still be waiting: {dropped:?}"
+    );
+    tokio::time::sleep_until((paused_at + pause + Duration::from_millis(200)).into()).await;
+    assert!(
+        a.insert("evt-dropped").await.unwrap(),
+        "the event was lost as a duplicate of its own dropped call's write"
+    );
+    assert_eq!(a.stats().own_claims_recognised, 1);
+    assert!(!b.insert("evt-dropped").await.unwrap());
+}
