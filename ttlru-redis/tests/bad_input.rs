@@ -154,12 +154,19 @@ async fn build_fails_in_time(url: String) -> Error {
 
 #[tokio::test]
 async fn a_server_speaking_another_protocol_is_refused_at_build() {
-    build_fails_in_time(fake_server(b"HTTP/1.1 200 OK\r\n\r\n")).await;
+    // As documented on build: a server that is not Redis is a Connect error.
+    let error = build_fails_in_time(fake_server(b"HTTP/1.1 200 OK\r\n\r\n")).await;
+    assert!(matches!(error, Error::Connect(_)), "{error:?}");
 }
 
 #[tokio::test]
 async fn a_server_that_says_nothing_is_refused_within_the_connect_timeout() {
-    build_fails_in_time(fake_server(b"")).await;
+    // As documented on build: connecting for longer than connect_timeout.
+    let error = build_fails_in_time(fake_server(b"")).await;
+    assert!(
+        matches!(error, Error::Timeout { after } if after == Duration::from_secs(1)),
+        "{error:?}"
+    );
 }
 
 fn blocking_set(server: &RedisServer) -> ttlru_redis::blocking::RedisSeenSet<str> {
@@ -209,4 +216,16 @@ fn the_blocking_api_inside_an_async_runtime_is_an_error_not_a_stall() {
     });
     // Nothing was recorded by the refused calls.
     assert!(seen.insert("evt-1").unwrap());
+}
+
+#[tokio::test]
+async fn a_redis_older_than_7_is_refused_at_build_naming_the_version() {
+    // SET .. NX GET, which the set relies on, came with Redis 7.0.
+    let url =
+        support::canned_redis("# Server\r\nredis_version:6.2.14\r\nredis_mode:standalone\r\n");
+    let error = build_fails_in_time(url).await;
+    assert!(
+        matches!(&error, Error::UnexpectedReply(what) if what.contains("6.2.14")),
+        "{error:?}"
+    );
 }

@@ -393,3 +393,39 @@ pub fn slow_proxy(target_port: u16, delays: &'static [(&'static [u8], Duration)]
     });
     format!("redis://127.0.0.1:{port}/")
 }
+
+/// A TCP server on a free loopback port that answers every RESP command with the
+/// same bulk string `reply`: enough of a Redis to be asked `INFO server`.
+pub fn canned_redis(reply: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream): Result<TcpStream, _> = stream else {
+                continue;
+            };
+            std::thread::spawn(move || {
+                let answer = format!("${}\r\n{reply}\r\n", reply.len());
+                let mut buffer = [0u8; 4096];
+                while let Ok(read) = stream.read(&mut buffer) {
+                    if read == 0 {
+                        break;
+                    }
+                    // One answer per command: each starts with an array header.
+                    let text = String::from_utf8_lossy(&buffer[..read]);
+                    let commands = text
+                        .split("\r\n")
+                        .filter(|line| line.starts_with('*'))
+                        .count();
+                    for _ in 0..commands {
+                        if stream.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("redis://127.0.0.1:{port}/")
+}
