@@ -221,6 +221,7 @@ async fn a_frozen_server_costs_the_call_timeout_until_the_breaker_opens_then_not
     }
     assert!(seen.breaker_open());
     assert_eq!(seen.stats().breaker_openings, 1);
+    let calls_before = seen.stats().remote_calls;
     for i in 0..20 {
         let started = Instant::now();
         let answer = seen.insert(&format!("turned-away-{i}")).await;
@@ -231,6 +232,11 @@ async fn a_frozen_server_costs_the_call_timeout_until_the_breaker_opens_then_not
             "an open breaker should answer at once, took {took:?}"
         );
     }
+    assert_eq!(
+        seen.stats().remote_calls,
+        calls_before,
+        "an open breaker sends nothing"
+    );
     server.resume();
     // After the cool-down one probe finds Redis back and closes the breaker.
     let deadline = Instant::now() + COOL_DOWN + Duration::from_secs(5);
