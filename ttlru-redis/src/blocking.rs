@@ -20,6 +20,7 @@ use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::runtime::Runtime;
 
@@ -32,9 +33,11 @@ use crate::fleet_stats::FleetStats;
 /// thread. Cheap to clone, `Send + Sync`; calls from many threads run
 /// concurrently over the shared connection.
 ///
-/// The set owns a one-thread tokio runtime that drives its connection. Calling it
-/// from inside an async runtime returns [`Error::InsideAsyncRuntime`] rather
-/// than stalling that runtime: use the async set there.
+/// The set owns a one-thread tokio runtime that drives its connection, and a call
+/// waits on the calling thread for it. Any thread may call: a plain one, a
+/// `spawn_blocking` one; even an async task may, though it then holds up its
+/// worker thread for the call's duration (at most `call_timeout`), as any
+/// blocking call would: use the async set there.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -80,16 +83,43 @@ impl<K: ?Sized> Clone for RedisSeenSet<K> {
     }
 }
 
-/// Runs a future to completion on the set's runtime, unless the caller is itself
-/// on an async runtime (where blocking would stall it).
-fn run<T>(
-    runtime: &OwnedRuntime,
-    future: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::InsideAsyncRuntime);
+/// Runs a future to completion on the calling thread, with the set's runtime as
+/// the context (its timers, and the tasks that drive the connection, run on the
+/// runtime's own thread). It works on any thread: a plain one, a
+/// `spawn_blocking` one, even an async worker of another runtime, whose other
+/// tasks then wait as for any blocking call but never deadlock, since nothing the
+/// call waits for runs on that runtime.
+fn run<T>(runtime: &OwnedRuntime, future: impl Future<Output = T>) -> T {
+    let _context = runtime.get().enter();
+    block_on(future)
+}
+
+/// Wakes the thread that waits in `block_on`.
+struct ThreadWaker(std::thread::Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
     }
-    runtime.get().block_on(future)
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `future` until it is ready, parking the thread in between. (Not the
+/// runtime's own `block_on`, which refuses threads that belong to any runtime.)
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        // A wake between the poll and here leaves the token set: no lost wake-up.
+        std::thread::park();
+    }
 }
 
 impl<K: ?Sized> RedisSeenSet<K> {
@@ -143,8 +173,7 @@ impl<K: ?Sized> RedisSeenSet<K> {
 
 impl<K: ?Sized> RedisSeenSetBuilder<K, BlockingMode> {
     /// Checks the options and connects, blocking; errors as
-    /// [`RedisSeenSetBuilder::build`](crate::RedisSeenSetBuilder#method.build),
-    /// plus [`Error::InsideAsyncRuntime`] when called on an async runtime.
+    /// [`RedisSeenSetBuilder::build`](crate::RedisSeenSetBuilder#method.build).
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -158,9 +187,6 @@ impl<K: ?Sized> RedisSeenSetBuilder<K, BlockingMode> {
     pub fn build(self) -> Result<RedisSeenSet<K>, Error> {
         // Options are checked before a runtime is made.
         self.validate()?;
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::InsideAsyncRuntime);
-        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("ttlru-redis")

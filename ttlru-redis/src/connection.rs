@@ -20,6 +20,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
+/// Replaces the key's token with another, keeping its expiry, only if it still
+/// holds the first, atomically.
+const COMPARE_AND_REPLACE: &str = "\
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0";
+
 /// How the set reaches Redis. Both kinds multiplex every concurrent call over
 /// shared connections; cloning one is cheap.
 #[derive(Clone)]
@@ -247,6 +256,28 @@ impl Connection {
         match self.query(&command).await? {
             Value::Int(count) => Ok(count > 0),
             other => Err(unexpected("the compare-and-delete script", &other)),
+        }
+    }
+}
+
+impl Connection {
+    /// Swaps `old` for `new` in the key if it still holds `old`: whether it did.
+    pub(crate) async fn replace_token(
+        &self,
+        key: &[u8],
+        old: Token,
+        new: Token,
+    ) -> Result<bool, CallFailure> {
+        let mut command = redis::cmd("EVAL");
+        command
+            .arg(COMPARE_AND_REPLACE)
+            .arg(1)
+            .arg(key)
+            .arg(old.value())
+            .arg(new.value());
+        match self.query(&command).await? {
+            Value::Int(count) => Ok(count > 0),
+            other => Err(unexpected("the compare-and-replace script", &other)),
         }
     }
 }

@@ -6,14 +6,16 @@ use std::time::Duration;
 /// Why a [`RedisSeenSet`](crate::RedisSeenSet) call or build did not give an answer.
 ///
 /// Which calls can return which variant:
-/// - building: [`InvalidConfig`](Error::InvalidConfig), [`Connect`](Error::Connect);
+/// - building: [`InvalidConfig`](Error::InvalidConfig) (checked before any network),
+///   [`Connect`](Error::Connect) (unreachable, or not Redis),
+///   [`Timeout`](Error::Timeout) (no answer within `connect_timeout`),
+///   [`UnexpectedReply`](Error::UnexpectedReply) (a Redis older than 7.0);
 /// - `insert`, `insert_many`, `claim`, `contains` with [`FailMode::Closed`](crate::FailMode::Closed):
 ///   [`Timeout`](Error::Timeout), [`Unavailable`](Error::Unavailable), [`Redis`](Error::Redis),
 ///   [`UnexpectedReply`](Error::UnexpectedReply) (with the other fail modes these answer
 ///   instead, as degraded answers);
 /// - `remove` and [`Claim::release`](crate::Claim::release), whatever the fail mode: the
-///   same four, since pretending a state change happened would lose it;
-/// - the blocking API also [`InsideAsyncRuntime`](Error::InsideAsyncRuntime).
+///   same four, since pretending a state change happened would lose it.
 ///
 /// ```
 /// use ttlru_redis::Error;
@@ -46,10 +48,6 @@ pub enum Error {
     /// Redis answered something this crate never asks for: a server that is not
     /// Redis, or a key of this namespace written by other code.
     UnexpectedReply(String),
-    /// A blocking method was called on a thread that runs an async runtime, where
-    /// blocking would stall the runtime; use the async
-    /// [`RedisSeenSet`](crate::RedisSeenSet) there.
-    InsideAsyncRuntime,
 }
 
 impl Error {
@@ -57,8 +55,10 @@ impl Error {
     /// connection or server error), as opposed to a configuration or usage error.
     ///
     /// ```
-    /// assert!(ttlru_redis::Error::Unavailable.is_unavailable());
-    /// assert!(!ttlru_redis::Error::InsideAsyncRuntime.is_unavailable());
+    /// use ttlru_redis::Error;
+    /// assert!(Error::Unavailable.is_unavailable());
+    /// let invalid = Error::InvalidConfig { option: "time_to_live", reason: "zero".into() };
+    /// assert!(!invalid.is_unavailable());
     /// ```
     pub fn is_unavailable(&self) -> bool {
         matches!(
@@ -95,11 +95,6 @@ impl fmt::Display for Error {
             ),
             Error::Redis(error) => write!(f, "Redis error: {error}"),
             Error::UnexpectedReply(what) => write!(f, "unexpected reply from Redis: {what}"),
-            Error::InsideAsyncRuntime => write!(
-                f,
-                "a blocking RedisSeenSet method was called inside an async runtime; \
-                 use the async ttlru_redis::RedisSeenSet there"
-            ),
         }
     }
 }

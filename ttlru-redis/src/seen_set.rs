@@ -447,7 +447,7 @@ impl Inner {
             asked.iter().map(|&index| fingerprints[index]).collect(),
             kind,
         );
-        let tokens = lease.tokens();
+        let tokens = lease.tokens().to_vec();
         let keys: Vec<Vec<u8>> = asked
             .iter()
             .map(|&index| self.redis_key(fingerprints[index]))
@@ -458,7 +458,7 @@ impl Inner {
         let replies = self
             .call(|| {
                 self.connection
-                    .set_if_absent(&keys, tokens, time_to_live_ms)
+                    .set_if_absent(&keys, &tokens, time_to_live_ms)
             })
             .await;
         let replies = match replies {
@@ -467,6 +467,8 @@ impl Inner {
         };
         // Keys to cache as duplicates once Redis says how long they have left.
         let mut follow_up: Vec<usize> = Vec::new();
+        // Own writes of the other kind: an insert's token a claim now holds.
+        let mut relabel: Vec<usize> = Vec::new();
         let (mut new, mut duplicates, mut recognised) = (0, 0, 0);
         for (position, reply) in replies.iter().enumerate() {
             let index = asked[position];
@@ -488,6 +490,9 @@ impl Inner {
                         recognised += 1;
                         answers[index] = Answer::First(token);
                         follow_up.push(position);
+                        if kind == TokenKind::Claim && token.kind() != kind {
+                            relabel.push(position);
+                        }
                     }
                     Some(found) => {
                         duplicates += 1;
@@ -504,12 +509,41 @@ impl Inner {
         Counters::add(&self.counters.remote_duplicates, duplicates);
         Counters::add(&self.counters.own_claims_recognised, recognised);
         lease.settle();
+        let deadline = started + self.config.call_timeout;
+        for position in relabel {
+            let index = asked[position];
+            if let Some(token) = self
+                .relabel(&keys[position], tokens[position], kind, deadline)
+                .await
+            {
+                answers[index] = Answer::First(token);
+            }
+        }
         if self.local.is_some() && !follow_up.is_empty() {
-            let deadline = started + self.config.call_timeout;
             self.cache_remaining(fingerprints, &asked, &keys, &follow_up, deadline)
                 .await;
         }
         Ok(answers)
+    }
+
+    /// Gives a recognised write the token of the kind the call asked for: when a
+    /// claim finds the token of its own earlier, failed insert, other replicas
+    /// would cache the key as final and miss a release. Best effort within the
+    /// call's time: `None` leaves the old token (the claim still releases with it).
+    async fn relabel(
+        &self,
+        key: &[u8],
+        old: Token,
+        kind: TokenKind,
+        deadline: Instant,
+    ) -> Option<Token> {
+        let budget = deadline.saturating_duration_since(Instant::now());
+        let new = self.tokens.fresh(kind);
+        Counters::add(&self.counters.remote_calls, 1);
+        match tokio::time::timeout(budget, self.connection.replace_token(key, old, new)).await {
+            Ok(Ok(true)) => Some(new),
+            _ => None,
+        }
     }
 
     /// Asks Redis how long the given keys have left and records them in the
