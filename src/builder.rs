@@ -2,6 +2,7 @@
 //! eviction listener and background sweeper, and the rule that picks the number
 //! of shards.
 
+use std::fmt;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
@@ -106,8 +107,9 @@ impl Options {
     }
 }
 
-/// Starts the sweeper for a built store (type-erased so `build` needs no bounds).
-pub(crate) type SweeperStart<K, V> = Box<dyn FnOnce(&Arc<Store<K, V>>) -> Sweeper>;
+/// Starts the sweeper for a built store (type-erased so `build` needs no bounds;
+/// `Send + Sync` so that builders are).
+pub(crate) type SweeperStart<K, V> = Box<dyn FnOnce(&Arc<Store<K, V>>) -> Sweeper + Send + Sync>;
 
 /// Builds a [`Cache`]: see [`Cache::builder`].
 ///
@@ -363,12 +365,26 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// let cache: ttlru::Cache<u32, &str> = ttlru::Cache::builder().max_capacity(10).build();
     /// assert!(cache.is_empty());
     /// ```
+    #[must_use]
     pub fn build(self) -> Cache<K, V, S> {
         let store = Arc::new(Store::new(
             self.options.store_config(self.weigher, self.listener),
         ));
         let sweeper = self.sweeper.map(|start| start(&store));
         Cache::from_parts(store, self.hasher, sweeper)
+    }
+}
+
+/// Shows the options, not the hasher, weigher or listener themselves (closures
+/// have no `Debug`): only whether they are set.
+impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("options", &self.options)
+            .field("weigher", &self.weigher.is_some())
+            .field("eviction_listener", &self.listener.is_some())
+            .field("background_sweeper", &self.sweeper.is_some())
+            .finish_non_exhaustive()
     }
 }
 
