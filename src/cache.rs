@@ -1,6 +1,7 @@
 //! The public concurrent map: [`Cache`].
 
 use std::borrow::Borrow;
+use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
@@ -78,6 +79,7 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
     /// cache.insert("a".into(), 1);
     /// assert_eq!(cache.len(), 1);
     /// ```
+    #[must_use]
     pub fn new(max_capacity: u64) -> Self {
         Self::builder().max_capacity(max_capacity).build()
     }
@@ -104,6 +106,7 @@ impl<K, V, S> Cache<K, V, S> {
     /// cache.insert(1, 1);
     /// assert_eq!(cache.len(), 1);
     /// ```
+    #[must_use]
     pub fn len(&self) -> usize {
         self.store.len()
     }
@@ -114,6 +117,7 @@ impl<K, V, S> Cache<K, V, S> {
     /// let cache: ttlru::Cache<u32, u32> = ttlru::Cache::new(10);
     /// assert!(cache.is_empty());
     /// ```
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -178,6 +182,7 @@ impl<K, V, S> Cache<K, V, S> {
     /// let stats = cache.stats();
     /// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
     /// ```
+    #[must_use]
     pub fn stats(&self) -> Stats {
         self.store.stats()
     }
@@ -192,6 +197,7 @@ impl<K, V, S> Cache<K, V, S> {
     /// (0..10_000).for_each(|i| { cache.insert(i, i); });
     /// assert!(cache.memory_bytes() > empty + 10_000 * 40);
     /// ```
+    #[must_use]
     pub fn memory_bytes(&self) -> usize {
         self.store.memory_bytes()
     }
@@ -202,6 +208,7 @@ impl<K, V, S> Cache<K, V, S> {
     /// let cache: ttlru::Cache<u32, u32> = ttlru::Cache::builder().shards(8).build();
     /// assert_eq!(cache.shard_count(), 8);
     /// ```
+    #[must_use]
     pub fn shard_count(&self) -> usize {
         self.store.shard_count()
     }
@@ -257,6 +264,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// assert_eq!(cache.get("a"), Some(1));
     /// assert_eq!(cache.get("b"), None);
     /// ```
+    #[must_use = "if only the access is wanted, write `let _ = cache.get(..)`"]
     pub fn get<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -274,6 +282,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// cache.insert(1, 1);
     /// assert_eq!(cache.peek(&1), Some(1));
     /// ```
+    #[must_use]
     pub fn peek<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -290,6 +299,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// cache.insert("a".to_string(), 1);
     /// assert!(cache.contains_key("a"));
     /// ```
+    #[must_use]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -317,7 +327,95 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// ```
     pub fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> V {
         let route = self.route(&key);
-        self.store.get_or_insert_with(route, key, make)
+        let loaded = self
+            .store
+            .try_get_or_insert_with(route, key, || Ok::<V, Infallible>(make()));
+        match loaded {
+            Ok(value) => value,
+        }
+    }
+
+    /// Like [`get_or_insert_with`](Self::get_or_insert_with), for a `load` that
+    /// can fail. An error goes back to the caller whose `load` returned it, and
+    /// nothing is cached; threads that were waiting for that load retry, and one
+    /// of them runs its own `load`.
+    ///
+    /// ```
+    /// let cache: ttlru::Cache<u32, String> = ttlru::Cache::new(10);
+    /// let failed: Result<String, &str> = cache.try_get_or_insert_with(7, || Err("backend down"));
+    /// assert_eq!(failed, Err("backend down"));
+    /// assert!(!cache.contains_key(&7)); // nothing cached
+    /// let loaded: Result<String, &str> = cache.try_get_or_insert_with(7, || Ok("seven".into()));
+    /// assert_eq!(loaded.as_deref(), Ok("seven"));
+    /// assert_eq!(cache.get(&7).as_deref(), Some("seven"));
+    /// ```
+    pub fn try_get_or_insert_with<E>(
+        &self,
+        key: K,
+        load: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        let route = self.route(&key);
+        self.store.try_get_or_insert_with(route, key, load)
+    }
+
+    /// The live value for `key`, or the value `load` resolves to, which is inserted
+    /// and returned: the async form of
+    /// [`get_or_insert_with`](Self::get_or_insert_with), with no runtime of its
+    /// own (it works on any executor).
+    ///
+    /// When many tasks miss the same key at once, one of them awaits its `load`
+    /// and the others await its value, without blocking a thread; their own
+    /// `load` futures are dropped unpolled. No lock is held across an await. If
+    /// the loading task is cancelled (its future dropped, say by a timeout) or
+    /// its `load` panics, nothing is inserted and one of the waiting tasks awaits
+    /// its own `load` instead: no task waits for a load that will never finish.
+    /// On a hit, `load` is dropped unpolled and nothing is awaited. `load` must not
+    /// ask for the same key again: it would wait for itself.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache: ttlru::Cache<u32, String> = ttlru::Cache::new(10);
+    /// let v = cache.get_or_insert_with_async(7, async { "seven".to_string() }).await;
+    /// assert_eq!(v, "seven");
+    /// let v = cache.get_or_insert_with_async(7, async { unreachable!("a hit") }).await;
+    /// assert_eq!(v, "seven");
+    /// # });
+    /// ```
+    pub async fn get_or_insert_with_async(&self, key: K, load: impl Future<Output = V>) -> V {
+        let route = self.route(&key);
+        let loaded = self
+            .store
+            .try_get_or_insert_with_async(route, key, async { Ok::<V, Infallible>(load.await) })
+            .await;
+        match loaded {
+            Ok(value) => value,
+        }
+    }
+
+    /// Like [`get_or_insert_with_async`](Self::get_or_insert_with_async), for a
+    /// `load` that can fail. An error goes back to the task whose `load` returned
+    /// it, and nothing is cached; tasks that were waiting for that load retry, and
+    /// one of them awaits its own `load`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache: ttlru::Cache<u32, u64> = ttlru::Cache::new(10);
+    /// let failed = cache.try_get_or_insert_with_async(7, async { Err("timeout") }).await;
+    /// assert_eq!(failed, Err("timeout"));
+    /// assert!(!cache.contains_key(&7)); // nothing cached
+    /// let loaded = cache.try_get_or_insert_with_async(7, async { Ok::<_, &str>(70) }).await;
+    /// assert_eq!(loaded, Ok(70));
+    /// # });
+    /// ```
+    pub async fn try_get_or_insert_with_async<E>(
+        &self,
+        key: K,
+        load: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E> {
+        let route = self.route(&key);
+        self.store
+            .try_get_or_insert_with_async(route, key, load)
+            .await
     }
 
     /// Removes the entry for `key` and returns its live value (an expired one is
@@ -440,8 +538,8 @@ mod tests {
                         let ttl = if t == u64::MAX { Duration::MAX } else { Duration::from_millis(t) };
                         cache.insert_with_ttl(k, v, ttl);
                     }
-                    Op::Get(k) => { cache.get(&k); }
-                    Op::Peek(k) => { cache.peek(&k); }
+                    Op::Get(k) => { let _ = cache.get(&k); }
+                    Op::Peek(k) => { let _ = cache.peek(&k); }
                     Op::GetOrInsert(k, v) => { cache.get_or_insert_with(k, || { written += 1; v }); }
                     Op::Remove(k) => { cache.remove(&k); }
                     Op::Advance(ms) => clock.advance(Duration::from_millis(ms)),

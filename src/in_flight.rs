@@ -1,27 +1,29 @@
-//! `get_or_insert_with` coordination: the first thread to miss a key computes its
-//! value outside the shard lock; threads that miss the same key meanwhile wait for
-//! that value instead of computing their own.
+//! Single-flight loading for `get_or_insert_with` and its `try` and `async` forms:
+//! the first caller to miss a key loads its value outside the shard lock; callers
+//! that miss the same key meanwhile wait for that value instead of loading their own.
+//! Blocking callers park their thread and async callers await, on the same notifier.
 
-use parking_lot::{Condvar, Mutex};
+use event_listener::{Event, Listener};
+use parking_lot::Mutex;
 use std::sync::Arc;
 
-/// A key whose value is being computed, parked in its shard while the lock is free.
+/// A key whose value is being loaded, parked in its shard while the lock is free.
 pub(crate) struct InFlight<K, V> {
     pub(crate) hash: u32,
     pub(crate) key: K,
     pub(crate) pending: Arc<Pending<V>>,
 }
 
-/// Where the computing thread leaves its result for the waiting ones.
+/// Where the loading caller leaves its outcome for the waiting ones.
 pub(crate) struct Pending<V> {
     state: Mutex<State<V>>,
-    changed: Condvar,
+    changed: Event,
 }
 
 enum State<V> {
     Running,
     Finished(V),
-    /// The computing closure panicked: waiters retry (one of them computes).
+    /// The loader panicked, failed or was dropped: waiters retry (one of them loads).
     Abandoned,
 }
 
@@ -29,30 +31,65 @@ impl<V: Clone> Pending<V> {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Pending {
             state: Mutex::new(State::Running),
-            changed: Condvar::new(),
+            changed: Event::new(),
         })
     }
 
-    /// Blocks until the computing thread is done: `Some(value)`, or `None` if it
-    /// panicked and the caller should try again.
-    pub(crate) fn wait(&self) -> Option<V> {
-        let mut state = self.state.lock();
-        loop {
-            match &*state {
-                State::Running => self.changed.wait(&mut state),
-                State::Finished(value) => return Some(value.clone()),
-                State::Abandoned => return None,
-            }
+    /// `None` while the loader runs; then `Some(Some(value))`, or `Some(None)` if it
+    /// gave up and the caller should try again. The lock is held only to look.
+    fn outcome(&self) -> Option<Option<V>> {
+        match &*self.state.lock() {
+            State::Running => None,
+            State::Finished(value) => Some(Some(value.clone())),
+            State::Abandoned => Some(None),
         }
     }
 
-    /// Publishes the outcome and wakes every waiter.
+    /// Blocks the thread until the loader is done: `Some(value)`, or `None` if it
+    /// gave up and the caller should try again.
+    pub(crate) fn wait(&self) -> Option<V> {
+        loop {
+            if let Some(outcome) = self.outcome() {
+                return outcome;
+            }
+            // Listen, then look again: a `finish` in between is not missed.
+            let listener = self.changed.listen();
+            if let Some(outcome) = self.outcome() {
+                return outcome;
+            }
+            listener.wait();
+        }
+    }
+
+    /// Like [`wait`](Self::wait), awaiting instead of blocking. No lock is held
+    /// across the await, and dropping the future leaves nothing behind.
+    pub(crate) async fn wait_async(&self) -> Option<V> {
+        loop {
+            if let Some(outcome) = self.outcome() {
+                return outcome;
+            }
+            let listener = self.changed.listen();
+            if let Some(outcome) = self.outcome() {
+                return outcome;
+            }
+            listener.await;
+        }
+    }
+
+    /// Publishes the outcome and wakes every waiter. Only the first call counts,
+    /// so a clean-up after a finished load cannot turn it into a retry.
     pub(crate) fn finish(&self, value: Option<V>) {
-        *self.state.lock() = match value {
-            Some(value) => State::Finished(value),
-            None => State::Abandoned,
-        };
-        self.changed.notify_all();
+        {
+            let mut state = self.state.lock();
+            if !matches!(*state, State::Running) {
+                return;
+            }
+            *state = match value {
+                Some(value) => State::Finished(value),
+                None => State::Abandoned,
+            };
+        }
+        self.changed.notify(usize::MAX);
     }
 }
 
@@ -73,6 +110,35 @@ mod tests {
         for waiter in waiters {
             assert_eq!(waiter.join().unwrap(), Some(7));
         }
+    }
+
+    #[test]
+    fn the_first_outcome_stays() {
+        let pending = Pending::new();
+        pending.finish(Some(1));
+        pending.finish(None); // a clean-up after a finished load
+        assert_eq!(pending.wait(), Some(1));
+    }
+
+    #[test]
+    fn async_waiters_are_woken_by_a_blocking_finish() {
+        let pending: Arc<Pending<u8>> = Pending::new();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let finisher = {
+            let pending = pending.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                pending.finish(Some(9));
+            })
+        };
+        let waited = runtime.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(10), pending.wait_async()).await
+        });
+        finisher.join().unwrap();
+        assert_eq!(waited, Ok(Some(9)));
     }
 
     #[test]

@@ -292,9 +292,10 @@ impl<K, V> Store<K, V> {
         value
     }
 
-    /// `Cache::get_or_insert_with`: `make` runs at most once per miss, outside
-    /// any lock; threads missing the same key meanwhile wait for its value.
-    pub(crate) fn get_or_insert_with(&self, route: Route, key: K, make: impl FnOnce() -> V) -> V
+    /// The first step of every `get_or_insert_with` form: the live value, or the
+    /// load already running for the key (to wait for), or the key parked as loading
+    /// by this caller, with the guard that releases it however the load ends.
+    pub(crate) fn claim(&self, route: Route, key: K) -> Claim<'_, K, V>
     where
         K: Eq,
         V: Clone,
@@ -302,55 +303,83 @@ impl<K, V> Store<K, V> {
         enum Step<K, V> {
             Found(V),
             Wait(Arc<Pending<V>>, K),
-            Compute(Arc<Pending<V>>),
+            Load(Arc<Pending<V>>),
         }
-        let mut key = key;
-        let pending = loop {
-            let mut removed = RemovedEntries::new();
-            let step = self.locked(route.shard, &mut removed, |shard, now, removed| {
-                if let Some(index) = shard.access(route.hash, |k| *k == key, now, removed) {
-                    return Step::Found(shard.value(index).clone());
-                }
-                match shard.find_in_flight(route.hash, |k| *k == key) {
-                    Some(pending) => Step::Wait(pending, key),
-                    None => Step::Compute(shard.begin_in_flight(route.hash, key)),
-                }
-            });
-            self.deliver(&mut removed);
-            match step {
-                Step::Found(value) => return value,
-                Step::Wait(pending, returned_key) => match pending.wait() {
-                    Some(value) => return value,
-                    // The computing thread panicked: start over, maybe computing.
+        let mut removed = RemovedEntries::new();
+        let step = self.locked(route.shard, &mut removed, |shard, now, removed| {
+            if let Some(index) = shard.access(route.hash, |k| *k == key, now, removed) {
+                return Step::Found(shard.value(index).clone());
+            }
+            match shard.find_in_flight(route.hash, |k| *k == key) {
+                Some(pending) => Step::Wait(pending, key),
+                None => Step::Load(shard.begin_in_flight(route.hash, key)),
+            }
+        });
+        // The guard exists before the listener runs: if the listener panics, the
+        // key is released instead of staying parked with its waiters asleep.
+        let claim = match step {
+            Step::Found(value) => Claim::Found(value),
+            Step::Wait(pending, key) => Claim::Wait(pending, key),
+            Step::Load(pending) => Claim::Load(Loading {
+                store: self,
+                shard: route.shard,
+                hash: route.hash,
+                pending,
+                released: false,
+            }),
+        };
+        self.deliver(&mut removed);
+        claim
+    }
+
+    /// `Cache::try_get_or_insert_with`: `load` runs at most once per miss, outside
+    /// any lock; callers missing the same key meanwhile block until it is done, and
+    /// retry (one of them loading) if it fails or panics.
+    pub(crate) fn try_get_or_insert_with<E>(
+        &self,
+        route: Route,
+        mut key: K,
+        load: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E>
+    where
+        K: Eq,
+        V: Clone,
+    {
+        loop {
+            match self.claim(route, key) {
+                Claim::Found(value) => return Ok(value),
+                Claim::Wait(pending, returned_key) => match pending.wait() {
+                    Some(value) => return Ok(value),
                     None => key = returned_key,
                 },
-                Step::Compute(pending) => break pending,
+                // On an error or a panic, dropping `loading` releases the key.
+                Claim::Load(loading) => return load().map(|value| loading.complete(value)),
             }
-        };
-        let mut abandon = AbandonOnUnwind {
-            store: self,
-            shard: route.shard,
-            pending: Some(pending.clone()),
-        };
-        let value = make();
-        let returned = value.clone();
-        let mut removed = RemovedEntries::new();
-        let outcome = self.locked(route.shard, &mut removed, |shard, now, removed| {
-            let weight = self.weigh(shard.in_flight_key(&pending), &value);
-            shard.complete_in_flight(route.hash, &pending, value, weight, now, removed)
-        });
-        abandon.pending = None;
-        let returned = match outcome {
-            Some((current, _unused_key, _unused_value)) => current,
-            None => returned,
-        };
-        // Waiters clone their Arc under the lock, and the key is no longer
-        // parked, so this count can only fall: no waiter, no clone.
-        if Arc::strong_count(&pending) > 1 {
-            pending.finish(Some(returned.clone()));
         }
-        self.deliver(&mut removed);
-        returned
+    }
+
+    /// `Cache::try_get_or_insert_with_async`: the same, awaiting instead of
+    /// blocking. Dropping the future at any await releases what it holds.
+    pub(crate) async fn try_get_or_insert_with_async<E>(
+        &self,
+        route: Route,
+        mut key: K,
+        load: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        K: Eq,
+        V: Clone,
+    {
+        loop {
+            match self.claim(route, key) {
+                Claim::Found(value) => return Ok(value),
+                Claim::Wait(pending, returned_key) => match pending.wait_async().await {
+                    Some(value) => return Ok(value),
+                    None => key = returned_key,
+                },
+                Claim::Load(loading) => return load.await.map(|value| loading.complete(value)),
+            }
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -434,23 +463,66 @@ impl<K, V> Store<K, V> {
     }
 }
 
-/// If `make` (or anything after it) panics, un-park the key and tell the waiters
-/// to retry, so a panic never leaves them blocked.
-struct AbandonOnUnwind<'a, K, V: Clone> {
-    store: &'a Store<K, V>,
-    shard: usize,
-    pending: Option<Arc<Pending<V>>>,
+/// What a caller that missed a key does next: see [`Store::claim`].
+pub(crate) enum Claim<'a, K, V: Clone> {
+    Found(V),
+    /// Another caller is loading the key: wait for it; on `None`, retry with the key.
+    Wait(Arc<Pending<V>>, K),
+    /// This caller loads the key.
+    Load(Loading<'a, K, V>),
 }
 
-impl<K, V: Clone> Drop for AbandonOnUnwind<'_, K, V> {
-    fn drop(&mut self) {
-        if let Some(pending) = self.pending.take() {
-            let key = self.store.slots[self.shard]
-                .shard
-                .lock()
-                .abandon_in_flight(&pending);
-            drop(key);
-            pending.finish(None);
+/// A key parked as loading by this caller. [`complete`](Self::complete) stores the
+/// value and hands it to the waiters; dropped without that (the loader failed,
+/// panicked, or its future was dropped), it un-parks the key and tells the waiters
+/// to retry, so that no one waits forever.
+pub(crate) struct Loading<'a, K, V: Clone> {
+    store: &'a Store<K, V>,
+    shard: usize,
+    hash: u32,
+    pending: Arc<Pending<V>>,
+    /// Set once the waiters have their outcome.
+    released: bool,
+}
+
+impl<K: Eq, V: Clone> Loading<'_, K, V> {
+    /// Stores `value` (unless a plain `insert` got there first: then that value
+    /// wins) and returns what is now live, after handing it to any waiters.
+    pub(crate) fn complete(mut self, value: V) -> V {
+        let store = self.store;
+        let pending = &self.pending;
+        let returned = value.clone();
+        let mut removed = RemovedEntries::new();
+        let outcome = store.locked(self.shard, &mut removed, |shard, now, removed| {
+            let weight = store.weigh(shard.in_flight_key(pending), &value);
+            shard.complete_in_flight(self.hash, pending, value, weight, now, removed)
+        });
+        let returned = match outcome {
+            Some((current, _unused_key, _unused_value)) => current,
+            None => returned,
+        };
+        // Waiters clone the Arc under the lock, and the key is no longer parked,
+        // so this count can only fall: no waiter, no clone. If the clone panics,
+        // `drop` still releases the waiters (they retry and find the value).
+        if Arc::strong_count(pending) > 1 {
+            pending.finish(Some(returned.clone()));
         }
+        self.released = true;
+        store.deliver(&mut removed);
+        returned
+    }
+}
+
+impl<K, V: Clone> Drop for Loading<'_, K, V> {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        let key = self.store.slots[self.shard]
+            .shard
+            .lock()
+            .abandon_in_flight(&self.pending);
+        drop(key); // unlocked: user Drop code never runs under a shard lock
+        self.pending.finish(None);
     }
 }
