@@ -82,6 +82,7 @@ pub(crate) struct Options {
     pub(crate) time_to_idle: Option<Duration>,
     pub(crate) shards: Option<usize>,
     pub(crate) clock: Option<ManualClock>,
+    pub(crate) name: Option<String>,
 }
 
 impl Options {
@@ -103,6 +104,7 @@ impl Options {
             clock: self.clock.clone().map_or_else(Clock::system, Clock::Manual),
             weigher,
             listener,
+            name: self.name.clone(),
         }
     }
 }
@@ -232,6 +234,19 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// ```
     pub fn shards(mut self, shards: usize) -> Self {
         self.options.shards = Some(shards);
+        self
+    }
+
+    /// A name for the cache: its `Debug` shows it, and with the `metrics` feature
+    /// it is the `cache` label of every published metric, so give each cache its
+    /// own. Default: none (the label is then `unnamed`).
+    ///
+    /// ```
+    /// let cache: ttlru::Cache<String, u64> = ttlru::Cache::builder().name("orders-dedup").build();
+    /// assert!(format!("{cache:?}").contains("orders-dedup"));
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.options.name = Some(name.into());
         self
     }
 

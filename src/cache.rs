@@ -202,6 +202,32 @@ impl<K, V, S> Cache<K, V, S> {
         self.store.memory_bytes()
     }
 
+    /// Publishes [`stats`](Self::stats) and [`memory_bytes`](Self::memory_bytes)
+    /// through the [`metrics`](https://docs.rs/metrics) facade, to whatever
+    /// recorder the application installed (with none, it does nothing). Labelled
+    /// `cache` = the builder's [`name`](CacheBuilder::name) (or `unnamed`):
+    ///
+    /// - gauges `ttlru_entries`, `ttlru_memory_bytes`, `ttlru_table_buckets`;
+    /// - counters, set to their totals since the cache was built: `ttlru_hits_total`,
+    ///   `ttlru_misses_total`, `ttlru_inserts_total`, `ttlru_evictions_total`,
+    ///   `ttlru_expirations_total`, `ttlru_removals_total`.
+    ///
+    /// Operations count into per-shard fields as always, and pay nothing for this:
+    /// the figures are summed only here, and on every tick of the
+    /// [`background_sweeper`](CacheBuilder::background_sweeper), which calls this
+    /// after each purge. Without a sweeper, call it before each scrape or on a
+    /// timer. Needs the `metrics` feature.
+    ///
+    /// ```
+    /// let cache: ttlru::Cache<String, u64> = ttlru::Cache::builder().name("orders-dedup").build();
+    /// cache.insert("order-1".to_string(), 1);
+    /// cache.publish_metrics(); // ttlru_entries{cache="orders-dedup"} 1, ...
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        self.store.publish_metrics();
+    }
+
     /// The number of shards (a power of two).
     ///
     /// ```
@@ -454,6 +480,7 @@ impl<K: Hash + Eq, S: BuildHasher> Cache<K, (), S> {
 impl<K, V, S> fmt::Debug for Cache<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
+            .field("name", &self.store.name())
             .field("len", &self.len())
             .field("shards", &self.shard_count())
             .finish_non_exhaustive()

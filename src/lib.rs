@@ -60,6 +60,8 @@ mod deadline;
 mod fingerprint;
 mod fingerprint_set;
 mod in_flight;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod removal;
 mod seen_set;
 mod shard;

@@ -44,6 +44,7 @@ pub(crate) struct StoreConfig<K, V> {
     pub(crate) clock: Clock,
     pub(crate) weigher: Option<Weigher<K, V>>,
     pub(crate) listener: Option<Listener<K, V>>,
+    pub(crate) name: Option<String>,
 }
 
 pub(crate) struct Store<K, V> {
@@ -54,6 +55,7 @@ pub(crate) struct Store<K, V> {
     expiry_in_use: AtomicBool,
     weigher: Option<Weigher<K, V>>,
     listener: Option<Listener<K, V>>,
+    name: Option<String>,
 }
 
 /// Spreads a user hash so that both its top bits (the shard) and its low 32 bits
@@ -72,6 +74,7 @@ impl<K, V> Store<K, V> {
             clock,
             weigher,
             listener,
+            name,
         } = config;
         debug_assert!(shards.is_power_of_two());
         let count = shards as u64;
@@ -97,7 +100,12 @@ impl<K, V> Store<K, V> {
             expiry_in_use: AtomicBool::new(expires),
             weigher,
             listener,
+            name,
         }
+    }
+
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     pub(crate) fn shard_count(&self) -> usize {
@@ -442,6 +450,12 @@ impl<K, V> Store<K, V> {
             total += slot.shard.lock().stats();
         }
         total
+    }
+
+    /// Publishes the stats and memory through the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publish_metrics(&self) {
+        crate::metrics::publish(self.name(), &self.stats(), self.memory_bytes());
     }
 
     pub(crate) fn memory_bytes(&self) -> usize {
