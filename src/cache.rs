@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::builder::{CacheBuilder, DefaultHasher};
 use crate::clock::duration_to_millis;
 use crate::stats::Stats;
-use crate::store::{Route, Store};
+use crate::store::{Claim, Route, Store};
 use crate::sweeper::Sweeper;
 
 /// A concurrent map bounded by capacity (count or weight) and by time (to live and
@@ -409,12 +409,14 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// ```
     pub async fn get_or_insert_with_async(&self, key: K, load: impl Future<Output = V>) -> V {
         let route = self.route(&key);
-        let loaded = self
-            .store
-            .try_get_or_insert_with_async(route, key, async { Ok::<V, Infallible>(load.await) })
-            .await;
-        match loaded {
-            Ok(value) => value,
+        match self.store.claim(route, key) {
+            Claim::Found(value) => value,
+            claim => {
+                let load = async { Ok::<V, Infallible>(load.await) };
+                match self.store.load_or_wait(route, claim, load).await {
+                    Ok(value) => value,
+                }
+            }
         }
     }
 
@@ -439,9 +441,10 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         load: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E> {
         let route = self.route(&key);
-        self.store
-            .try_get_or_insert_with_async(route, key, load)
-            .await
+        match self.store.claim(route, key) {
+            Claim::Found(value) => Ok(value),
+            claim => self.store.load_or_wait(route, claim, load).await,
+        }
     }
 
     /// Removes the entry for `key` and returns its live value (an expired one is

@@ -1,11 +1,15 @@
 //! Single-flight loading for `get_or_insert_with` and its `try` and `async` forms:
 //! the first caller to miss a key loads its value outside the shard lock; callers
 //! that miss the same key meanwhile wait for that value instead of loading their own.
-//! Blocking callers park their thread and async callers await, on the same notifier.
+//! Async callers await; blocking callers run the same code and park their thread.
 
-use event_listener::{Event, Listener};
-use parking_lot::Mutex;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+
+use event_listener::Event;
+use parking_lot::Mutex;
 
 /// A key whose value is being loaded, parked in its shard while the lock is free.
 pub(crate) struct InFlight<K, V> {
@@ -45,29 +49,15 @@ impl<V: Clone> Pending<V> {
         }
     }
 
-    /// Blocks the thread until the loader is done: `Some(value)`, or `None` if it
-    /// gave up and the caller should try again.
-    pub(crate) fn wait(&self) -> Option<V> {
+    /// Waits for the loader to be done: `Some(value)`, or `None` if it gave up and
+    /// the caller should try again. No lock is held across the await, and dropping
+    /// the future leaves nothing behind. Blocking callers run it with [`block_on`].
+    pub(crate) async fn wait(&self) -> Option<V> {
         loop {
             if let Some(outcome) = self.outcome() {
                 return outcome;
             }
             // Listen, then look again: a `finish` in between is not missed.
-            let listener = self.changed.listen();
-            if let Some(outcome) = self.outcome() {
-                return outcome;
-            }
-            listener.wait();
-        }
-    }
-
-    /// Like [`wait`](Self::wait), awaiting instead of blocking. No lock is held
-    /// across the await, and dropping the future leaves nothing behind.
-    pub(crate) async fn wait_async(&self) -> Option<V> {
-        loop {
-            if let Some(outcome) = self.outcome() {
-                return outcome;
-            }
             let listener = self.changed.listen();
             if let Some(outcome) = self.outcome() {
                 return outcome;
@@ -93,6 +83,39 @@ impl<V: Clone> Pending<V> {
     }
 }
 
+/// Runs a future on this thread, parking it while the future waits: how the
+/// blocking loaders share the async ones' code. A future that never waits (a hit)
+/// is polled once with a no-op waker, so it costs no allocation.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    /// Wakes the parked thread.
+    struct Unpark(Thread);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let mut future = pin!(future);
+    if let Poll::Ready(output) = future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        return output;
+    }
+    // Polled again with the real waker before parking: a wake-up that came in
+    // between is seen by this poll, not lost.
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(output) => return output,
+            // Spurious unparks only cost another poll.
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,7 +126,7 @@ mod tests {
         let waiters: Vec<_> = (0..3)
             .map(|_| {
                 let pending = pending.clone();
-                std::thread::spawn(move || pending.wait())
+                std::thread::spawn(move || block_on(pending.wait()))
             })
             .collect();
         pending.finish(Some(7));
@@ -117,7 +140,7 @@ mod tests {
         let pending = Pending::new();
         pending.finish(Some(1));
         pending.finish(None); // a clean-up after a finished load
-        assert_eq!(pending.wait(), Some(1));
+        assert_eq!(block_on(pending.wait()), Some(1));
     }
 
     #[test]
@@ -135,7 +158,7 @@ mod tests {
             })
         };
         let waited = runtime.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(10), pending.wait_async()).await
+            tokio::time::timeout(std::time::Duration::from_secs(10), pending.wait()).await
         });
         finisher.join().unwrap();
         assert_eq!(waited, Ok(Some(9)));
@@ -145,6 +168,6 @@ mod tests {
     fn abandoned_work_tells_waiters_to_retry() {
         let pending: Arc<Pending<u8>> = Pending::new();
         pending.finish(None);
-        assert_eq!(pending.wait(), None);
+        assert_eq!(block_on(pending.wait()), None);
     }
 }

@@ -47,8 +47,10 @@
 //!   shard's table, capacity and shrink rules.
 //! - `slab`: dense node storage with the intrusive LRU list; `timer_wheel`: the
 //!   hierarchical timer wheel; `deadline`: 4-byte exact deadlines.
-//! - `in_flight`: `get_or_insert_with` coordination; `removal`: causes and
-//!   delivery; `sweeper`: the background thread; `stats`: counters.
+//! - `in_flight`: the waits of single-flight loading (`get_or_insert_with` and its
+//!   `try` and `async` forms, which `store` runs); `removal`: causes and delivery;
+//!   `sweeper`: the background thread; `stats`: counters; `metrics` (feature
+//!   `metrics`): publishing them through the `metrics` facade.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -2,13 +2,14 @@
 //! and delivering removed entries to the listener once the lock is released.
 //! `Cache`, `SeenSet` and `FingerprintSet` are thin front ends over this.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
 use crate::clock::Clock;
-use crate::in_flight::Pending;
+use crate::in_flight::{Pending, block_on};
 use crate::removal::{Listener, RemovalCause, RemovedEntries, deliver};
 use crate::shard::{Policy, Shard, WRITE_BUDGET};
 use crate::stats::Stats;
@@ -342,36 +343,47 @@ impl<K, V> Store<K, V> {
 
     /// `Cache::try_get_or_insert_with`: `load` runs at most once per miss, outside
     /// any lock; callers missing the same key meanwhile block until it is done, and
-    /// retry (one of them loading) if it fails or panics.
+    /// retry (one of them loading) if it fails or panics. A hit returns at once;
+    /// anything else runs the async form's code on this thread.
     pub(crate) fn try_get_or_insert_with<E>(
         &self,
         route: Route,
-        mut key: K,
+        key: K,
         load: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E>
     where
         K: Eq,
         V: Clone,
     {
-        loop {
-            match self.claim(route, key) {
-                Claim::Found(value) => return Ok(value),
-                Claim::Wait(pending, returned_key) => match pending.wait() {
-                    Some(value) => return Ok(value),
-                    None => key = returned_key,
-                },
-                // On an error or a panic, dropping `loading` releases the key.
-                Claim::Load(loading) => return load().map(|value| loading.complete(value)),
-            }
+        match self.claim(route, key) {
+            Claim::Found(value) => Ok(value),
+            claim => block_on(self.load_or_wait_unboxed(route, claim, async { load() })),
         }
     }
 
-    /// `Cache::try_get_or_insert_with_async`: the same, awaiting instead of
-    /// blocking. Dropping the future at any await releases what it holds.
-    pub(crate) async fn try_get_or_insert_with_async<E>(
+    /// Everything after a claim that missed: load, or wait for the caller that
+    /// loads and claim again if it gave up. `load` is awaited at most once per
+    /// miss, with no lock held; dropping the future at any await releases what it
+    /// holds. Boxed: this state is most of a loading future's size, and a hit,
+    /// which never gets here, would otherwise pay for moving it; a miss pays one
+    /// allocation.
+    pub(crate) fn load_or_wait<'a, E: 'a>(
+        &'a self,
+        route: Route,
+        claim: Claim<'a, K, V>,
+        load: impl Future<Output = Result<V, E>> + 'a,
+    ) -> Pin<Box<impl Future<Output = Result<V, E>> + 'a>>
+    where
+        K: Eq,
+        V: Clone,
+    {
+        Box::pin(self.load_or_wait_unboxed(route, claim, load))
+    }
+
+    async fn load_or_wait_unboxed<E>(
         &self,
         route: Route,
-        mut key: K,
+        mut claim: Claim<'_, K, V>,
         load: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E>
     where
@@ -379,14 +391,15 @@ impl<K, V> Store<K, V> {
         V: Clone,
     {
         loop {
-            match self.claim(route, key) {
+            claim = match claim {
                 Claim::Found(value) => return Ok(value),
-                Claim::Wait(pending, returned_key) => match pending.wait_async().await {
-                    Some(value) => return Ok(value),
-                    None => key = returned_key,
-                },
+                // On an error, a panic or a drop, `loading` releases the key.
                 Claim::Load(loading) => return load.await.map(|value| loading.complete(value)),
-            }
+                Claim::Wait(pending, key) => match pending.wait().await {
+                    Some(value) => return Ok(value),
+                    None => self.claim(route, key),
+                },
+            };
         }
     }
 

@@ -181,61 +181,27 @@ fn loaders_cancelled_at_random_points_never_leave_a_key_stuck() {
     assert_eq!(cache.len() as u64, ROUNDS * KEYS);
 }
 
-#[test]
-fn a_panicking_loader_lets_a_waiter_load() {
+type Outcome = Result<u64, &'static str>;
+
+/// A first task claims key 1 and gives up after 50 ms: its load panics, or fails.
+/// Meanwhile `WAITERS` tasks miss the key and wait: exactly one of them must load
+/// then, the others get its value, and only that value is cached. Returns the
+/// first task's outcome.
+fn first_loader_gives_up(panics: bool) -> Result<Outcome, tokio::task::JoinError> {
+    const WAITERS: usize = 8;
     let cache: Arc<Cache<u64, u64>> = Arc::new(Cache::new(100));
     let waiter_loads = Arc::new(AtomicUsize::new(0));
-    let (first, waiter) = runtime().block_on(async {
+    let (first, waited) = runtime().block_on(async {
         let started = Arc::new(tokio::sync::Notify::new());
         let first = {
             let (cache, started) = (cache.clone(), started.clone());
             tokio::spawn(async move {
                 cache
-                    .get_or_insert_with_async(1, async move {
-                        started.notify_one();
-                        // The waiter is parked on this load by the time it panics.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        panic!("the loader panics")
-                    })
-                    .await
-            })
-        };
-        started.notified().await;
-        let waiter = {
-            let (cache, waiter_loads) = (cache.clone(), waiter_loads.clone());
-            tokio::spawn(async move {
-                cache
-                    .get_or_insert_with_async(1, async move {
-                        waiter_loads.fetch_add(1, Ordering::SeqCst);
-                        11
-                    })
-                    .await
-            })
-        };
-        tokio::time::timeout(WATCHDOG, async { (first.await, waiter.await) })
-            .await
-            .expect("stuck: the waiter never loaded")
-    });
-    assert!(first.unwrap_err().is_panic());
-    assert_eq!(waiter.unwrap(), 11);
-    assert_eq!(waiter_loads.load(Ordering::SeqCst), 1);
-    assert_eq!(cache.get(&1), Some(11));
-}
-
-#[test]
-fn a_failing_async_loader_caches_nothing_and_one_waiter_loads_instead() {
-    const WAITERS: usize = 8;
-    let cache: Arc<Cache<u64, u64>> = Arc::new(Cache::new(100));
-    let waiter_loads = Arc::new(AtomicUsize::new(0));
-    let (failed, waited) = runtime().block_on(async {
-        let started = Arc::new(tokio::sync::Notify::new());
-        let failing = {
-            let (cache, started) = (cache.clone(), started.clone());
-            tokio::spawn(async move {
-                cache
                     .try_get_or_insert_with_async(1, async move {
                         started.notify_one();
+                        // The waiters are parked on this load by the time it gives up.
                         tokio::time::sleep(Duration::from_millis(50)).await;
+                        assert!(!panics, "the loader panics");
                         Err("backend down")
                     })
                     .await
@@ -250,32 +216,45 @@ fn a_failing_async_loader_caches_nothing_and_one_waiter_loads_instead() {
                         .try_get_or_insert_with_async(1, async move {
                             waiter_loads.fetch_add(1, Ordering::SeqCst);
                             tokio::time::sleep(Duration::from_millis(10)).await;
-                            Ok::<u64, &str>(11)
+                            Ok::<_, &str>(11)
                         })
                         .await
                 })
             })
             .collect();
         tokio::time::timeout(WATCHDOG, async {
-            let failed = failing.await.unwrap();
+            let first = first.await;
             let mut waited = Vec::new();
             for waiter in waiters {
                 waited.push(waiter.await.unwrap());
             }
-            (failed, waited)
+            (first, waited)
         })
         .await
         .expect("stuck: the waiters never loaded")
     });
-    assert_eq!(failed, Err("backend down"));
-    assert_eq!(waited, [Ok(11); WAITERS]);
+    assert!(
+        waited.iter().all(|outcome| *outcome == Ok(11)),
+        "{waited:?}"
+    );
     assert_eq!(
         waiter_loads.load(Ordering::SeqCst),
         1,
-        "after the failure, one waiter loads and the others wait for it"
+        "after the first load gave up, one waiter loads and the others wait for it"
     );
     assert_eq!(cache.get(&1), Some(11));
-    assert_eq!(cache.stats().inserts, 1);
+    assert_eq!(cache.stats().inserts, 1, "the first load inserted nothing");
+    first
+}
+
+#[test]
+fn a_panicking_loader_lets_one_waiter_load() {
+    assert!(first_loader_gives_up(true).unwrap_err().is_panic());
+}
+
+#[test]
+fn a_failing_loader_caches_nothing_and_one_waiter_loads_instead() {
+    assert_eq!(first_loader_gives_up(false).unwrap(), Err("backend down"));
 }
 
 #[test]
