@@ -380,6 +380,8 @@ impl<K, V> Store<K, V> {
         Box::pin(self.load_or_wait_unboxed(route, claim, load))
     }
 
+    /// [`load_or_wait`](Self::load_or_wait) unboxed, for the blocking form, which
+    /// polls it where it stands on the thread's stack.
     async fn load_or_wait_unboxed<E>(
         &self,
         route: Route,
