@@ -411,9 +411,9 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         let route = self.route(&key);
         match self.store.claim(route, key) {
             Claim::Found(value) => value,
-            claim => {
+            Claim::Missed(miss) => {
                 let load = async { Ok::<V, Infallible>(load.await) };
-                match self.store.load_or_wait(route, claim, load).await {
+                match self.store.load_or_wait(route, miss, load).await {
                     Ok(value) => value,
                 }
             }
@@ -443,7 +443,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         let route = self.route(&key);
         match self.store.claim(route, key) {
             Claim::Found(value) => Ok(value),
-            claim => self.store.load_or_wait(route, claim, load).await,
+            Claim::Missed(miss) => self.store.load_or_wait(route, miss, load).await,
         }
     }
 

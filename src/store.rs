@@ -328,14 +328,14 @@ impl<K, V> Store<K, V> {
         // key is released instead of staying parked with its waiters asleep.
         let claim = match step {
             Step::Found(value) => Claim::Found(value),
-            Step::Wait(pending, key) => Claim::Wait(pending, key),
-            Step::Load(pending) => Claim::Load(Loading {
+            Step::Wait(pending, key) => Claim::Missed(Box::new(Miss::Wait(pending, key))),
+            Step::Load(pending) => Claim::Missed(Box::new(Miss::Load(Loading {
                 store: self,
                 shard: route.shard,
                 hash: route.hash,
                 pending,
                 released: false,
-            }),
+            }))),
         };
         self.deliver(&mut removed);
         claim
@@ -357,8 +357,24 @@ impl<K, V> Store<K, V> {
     {
         match self.claim(route, key) {
             Claim::Found(value) => Ok(value),
-            claim => block_on(self.load_or_wait_unboxed(route, claim, async { load() })),
+            Claim::Missed(miss) => self.load_or_wait_blocking(route, miss, load),
         }
+    }
+
+    /// The blocking form's miss, out of line so that its hit stays small.
+    #[cold]
+    #[inline(never)]
+    fn load_or_wait_blocking<E>(
+        &self,
+        route: Route,
+        miss: Box<Miss<'_, K, V>>,
+        load: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E>
+    where
+        K: Eq,
+        V: Clone,
+    {
+        block_on(self.load_or_wait_unboxed(route, miss, async { load() }))
     }
 
     /// Everything after a claim that missed: load, or wait for the caller that
@@ -367,17 +383,19 @@ impl<K, V> Store<K, V> {
     /// holds. Boxed: this state is most of a loading future's size, and a hit,
     /// which never gets here, would otherwise pay for moving it; a miss pays one
     /// allocation.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn load_or_wait<'a, E: 'a>(
         &'a self,
         route: Route,
-        claim: Claim<'a, K, V>,
+        miss: Box<Miss<'a, K, V>>,
         load: impl Future<Output = Result<V, E>> + 'a,
     ) -> Pin<Box<impl Future<Output = Result<V, E>> + 'a>>
     where
         K: Eq,
         V: Clone,
     {
-        Box::pin(self.load_or_wait_unboxed(route, claim, load))
+        Box::pin(self.load_or_wait_unboxed(route, miss, load))
     }
 
     /// [`load_or_wait`](Self::load_or_wait) unboxed, for the blocking form, which
@@ -385,7 +403,7 @@ impl<K, V> Store<K, V> {
     async fn load_or_wait_unboxed<E>(
         &self,
         route: Route,
-        mut claim: Claim<'_, K, V>,
+        mut miss: Box<Miss<'_, K, V>>,
         load: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E>
     where
@@ -393,14 +411,18 @@ impl<K, V> Store<K, V> {
         V: Clone,
     {
         loop {
-            claim = match claim {
-                Claim::Found(value) => return Ok(value),
+            let (pending, key) = match *miss {
                 // On an error, a panic or a drop, `loading` releases the key.
-                Claim::Load(loading) => return load.await.map(|value| loading.complete(value)),
-                Claim::Wait(pending, key) => match pending.wait().await {
-                    Some(value) => return Ok(value),
-                    None => self.claim(route, key),
-                },
+                Miss::Load(loading) => return load.await.map(|value| loading.complete(value)),
+                Miss::Wait(pending, key) => (pending, key),
+            };
+            if let Some(value) = pending.wait().await {
+                return Ok(value);
+            }
+            // The load gave up: claim again, maybe loading this time.
+            miss = match self.claim(route, key) {
+                Claim::Found(value) => return Ok(value),
+                Claim::Missed(miss) => miss,
             };
         }
     }
@@ -492,9 +514,17 @@ impl<K, V> Store<K, V> {
     }
 }
 
-/// What a caller that missed a key does next: see [`Store::claim`].
+/// The outcome of [`Store::claim`]: the live value, or what to do about a miss.
 pub(crate) enum Claim<'a, K, V: Clone> {
     Found(V),
+    /// Boxed, so that a hit's `Claim` stays small: for a small value it comes back
+    /// in registers instead of being copied through memory. A miss pays one
+    /// allocation.
+    Missed(Box<Miss<'a, K, V>>),
+}
+
+/// What a caller that missed a key does next.
+pub(crate) enum Miss<'a, K, V: Clone> {
     /// Another caller is loading the key: wait for it; on `None`, retry with the key.
     Wait(Arc<Pending<V>>, K),
     /// This caller loads the key.
