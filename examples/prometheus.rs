@@ -31,7 +31,7 @@ pub const CACHE_NAME: &str = "orders-dedup";
 /// How often the sweeper purges expired entries and publishes the figures.
 pub const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// The process's resident set size, in bytes.
-pub const RSS_METRIC: &str = "process_resident_memory_bytes";
+pub const RESIDENT_METRIC: &str = "process_resident_memory_bytes";
 
 /// The running service: its dedup cache, where it serves, and its event stream.
 pub struct Service {
@@ -115,7 +115,7 @@ fn respond(mut stream: TcpStream, handle: &PrometheusHandle) -> io::Result<()> {
         header.clear();
     }
     let (status, body) = if request_line.starts_with("GET /metrics ") {
-        metrics::gauge!(RSS_METRIC).set(resident_bytes().unwrap_or(0) as f64);
+        metrics::gauge!(RESIDENT_METRIC).set(resident_bytes().unwrap_or(0) as f64);
         handle.run_upkeep();
         ("200 OK", handle.render())
     } else {
@@ -226,7 +226,7 @@ fn main() -> ExitCode {
         started.elapsed().as_secs_f64()
     );
     for line in body.lines() {
-        if line.starts_with("ttlru_") || line.starts_with(RSS_METRIC) {
+        if line.starts_with("ttlru_") || line.starts_with(RESIDENT_METRIC) {
             println!("  {line}");
         }
     }

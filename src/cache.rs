@@ -409,14 +409,16 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// ```
     pub async fn get_or_insert_with_async(&self, key: K, load: impl Future<Output = V>) -> V {
         let route = self.route(&key);
-        match self.store.claim(route, key) {
-            Claim::Found(value) => value,
+        // Only the boxed miss is held across the await: the future stays small.
+        let missed = match self.store.claim(route, key) {
+            Claim::Found(value) => return value,
             Claim::Missed(miss) => {
                 let load = async { Ok::<V, Infallible>(load.await) };
-                match self.store.load_or_wait(route, miss, load).await {
-                    Ok(value) => value,
-                }
+                self.store.load_or_wait(route, miss, load)
             }
+        };
+        match missed.await {
+            Ok(value) => value,
         }
     }
 
@@ -441,10 +443,12 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         load: impl Future<Output = Result<V, E>>,
     ) -> Result<V, E> {
         let route = self.route(&key);
-        match self.store.claim(route, key) {
-            Claim::Found(value) => Ok(value),
-            Claim::Missed(miss) => self.store.load_or_wait(route, miss, load).await,
-        }
+        // Only the boxed miss is held across the await: the future stays small.
+        let missed = match self.store.claim(route, key) {
+            Claim::Found(value) => return Ok(value),
+            Claim::Missed(miss) => self.store.load_or_wait(route, miss, load),
+        };
+        missed.await
     }
 
     /// Removes the entry for `key` and returns its live value (an expired one is

@@ -76,10 +76,11 @@ fn the_served_metrics_match_the_caches_own_figures() {
         );
         std::thread::sleep(prometheus::SWEEP_EVERY);
     };
-    let rss = prometheus::sample(&body, prometheus::RSS_METRIC, "").expect("RSS is served");
+    let resident = prometheus::sample(&body, prometheus::RESIDENT_METRIC, "")
+        .expect("the resident set size is served");
     assert!(
-        rss >= 1_048_576.0,
-        "an RSS of {rss} bytes is not this process's"
+        resident >= 1_048_576.0,
+        "a resident set of {resident} bytes is not this process's"
     );
 
     // A cache without a sweeper is published only when asked to.
