@@ -2,6 +2,7 @@
 //! eviction listener and background sweeper, and the rule that picks the number
 //! of shards.
 
+use std::fmt;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
@@ -81,6 +82,7 @@ pub(crate) struct Options {
     pub(crate) time_to_idle: Option<Duration>,
     pub(crate) shards: Option<usize>,
     pub(crate) clock: Option<ManualClock>,
+    pub(crate) name: Option<String>,
 }
 
 impl Options {
@@ -102,12 +104,14 @@ impl Options {
             clock: self.clock.clone().map_or_else(Clock::system, Clock::Manual),
             weigher,
             listener,
+            name: self.name.clone(),
         }
     }
 }
 
-/// Starts the sweeper for a built store (type-erased so `build` needs no bounds).
-pub(crate) type SweeperStart<K, V> = Box<dyn FnOnce(&Arc<Store<K, V>>) -> Sweeper>;
+/// Starts the sweeper for a built store (type-erased so `build` needs no bounds;
+/// `Send + Sync` so that builders are).
+pub(crate) type SweeperStart<K, V> = Box<dyn FnOnce(&Arc<Store<K, V>>) -> Sweeper + Send + Sync>;
 
 /// Builds a [`Cache`]: see [`Cache::builder`].
 ///
@@ -230,6 +234,19 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// ```
     pub fn shards(mut self, shards: usize) -> Self {
         self.options.shards = Some(shards);
+        self
+    }
+
+    /// A name for the cache: its `Debug` shows it, and with the `metrics` feature
+    /// it is the `cache` label of every published metric, so give each cache its
+    /// own. Default: none (the label is then `unnamed`).
+    ///
+    /// ```
+    /// let cache: ttlru::Cache<String, u64> = ttlru::Cache::builder().name("orders-dedup").build();
+    /// assert!(format!("{cache:?}").contains("orders-dedup"));
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.options.name = Some(name.into());
         self
     }
 
@@ -363,12 +380,26 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// let cache: ttlru::Cache<u32, &str> = ttlru::Cache::builder().max_capacity(10).build();
     /// assert!(cache.is_empty());
     /// ```
+    #[must_use]
     pub fn build(self) -> Cache<K, V, S> {
         let store = Arc::new(Store::new(
             self.options.store_config(self.weigher, self.listener),
         ));
         let sweeper = self.sweeper.map(|start| start(&store));
         Cache::from_parts(store, self.hasher, sweeper)
+    }
+}
+
+/// Shows the options, not the hasher, weigher or listener themselves (closures
+/// have no `Debug`): only whether they are set.
+impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("options", &self.options)
+            .field("weigher", &self.weigher.is_some())
+            .field("eviction_listener", &self.listener.is_some())
+            .field("background_sweeper", &self.sweeper.is_some())
+            .finish_non_exhaustive()
     }
 }
 

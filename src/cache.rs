@@ -1,6 +1,7 @@
 //! The public concurrent map: [`Cache`].
 
 use std::borrow::Borrow;
+use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use crate::builder::{CacheBuilder, DefaultHasher};
 use crate::clock::duration_to_millis;
 use crate::stats::Stats;
-use crate::store::{Route, Store};
+use crate::store::{Claim, Route, Store};
 use crate::sweeper::Sweeper;
 
 /// A concurrent map bounded by capacity (count or weight) and by time (to live and
@@ -78,6 +79,7 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
     /// cache.insert("a".into(), 1);
     /// assert_eq!(cache.len(), 1);
     /// ```
+    #[must_use]
     pub fn new(max_capacity: u64) -> Self {
         Self::builder().max_capacity(max_capacity).build()
     }
@@ -104,6 +106,7 @@ impl<K, V, S> Cache<K, V, S> {
     /// cache.insert(1, 1);
     /// assert_eq!(cache.len(), 1);
     /// ```
+    #[must_use]
     pub fn len(&self) -> usize {
         self.store.len()
     }
@@ -114,6 +117,7 @@ impl<K, V, S> Cache<K, V, S> {
     /// let cache: ttlru::Cache<u32, u32> = ttlru::Cache::new(10);
     /// assert!(cache.is_empty());
     /// ```
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -178,6 +182,7 @@ impl<K, V, S> Cache<K, V, S> {
     /// let stats = cache.stats();
     /// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
     /// ```
+    #[must_use]
     pub fn stats(&self) -> Stats {
         self.store.stats()
     }
@@ -192,8 +197,35 @@ impl<K, V, S> Cache<K, V, S> {
     /// (0..10_000).for_each(|i| { cache.insert(i, i); });
     /// assert!(cache.memory_bytes() > empty + 10_000 * 40);
     /// ```
+    #[must_use]
     pub fn memory_bytes(&self) -> usize {
         self.store.memory_bytes()
+    }
+
+    /// Publishes [`stats`](Self::stats) and [`memory_bytes`](Self::memory_bytes)
+    /// through the [`metrics`](https://docs.rs/metrics) facade, to whatever
+    /// recorder the application installed (with none, it does nothing). Labelled
+    /// `cache` = the builder's [`name`](CacheBuilder::name) (or `unnamed`):
+    ///
+    /// - gauges `ttlru_entries`, `ttlru_memory_bytes`, `ttlru_table_buckets`;
+    /// - counters, set to their totals since the cache was built: `ttlru_hits_total`,
+    ///   `ttlru_misses_total`, `ttlru_inserts_total`, `ttlru_evictions_total`,
+    ///   `ttlru_expirations_total`, `ttlru_removals_total`.
+    ///
+    /// Operations count into per-shard fields as always, and pay nothing for this:
+    /// the figures are summed only here, and on every tick of the
+    /// [`background_sweeper`](CacheBuilder::background_sweeper), which calls this
+    /// after each purge. Without a sweeper, call it before each scrape or on a
+    /// timer. Needs the `metrics` feature.
+    ///
+    /// ```
+    /// let cache: ttlru::Cache<String, u64> = ttlru::Cache::builder().name("orders-dedup").build();
+    /// cache.insert("order-1".to_string(), 1);
+    /// cache.publish_metrics(); // ttlru_entries{cache="orders-dedup"} 1, ...
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        self.store.publish_metrics();
     }
 
     /// The number of shards (a power of two).
@@ -202,6 +234,7 @@ impl<K, V, S> Cache<K, V, S> {
     /// let cache: ttlru::Cache<u32, u32> = ttlru::Cache::builder().shards(8).build();
     /// assert_eq!(cache.shard_count(), 8);
     /// ```
+    #[must_use]
     pub fn shard_count(&self) -> usize {
         self.store.shard_count()
     }
@@ -257,6 +290,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// assert_eq!(cache.get("a"), Some(1));
     /// assert_eq!(cache.get("b"), None);
     /// ```
+    #[must_use = "if only the access is wanted, write `let _ = cache.get(..)`"]
     pub fn get<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -274,6 +308,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// cache.insert(1, 1);
     /// assert_eq!(cache.peek(&1), Some(1));
     /// ```
+    #[must_use]
     pub fn peek<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -290,6 +325,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// cache.insert("a".to_string(), 1);
     /// assert!(cache.contains_key("a"));
     /// ```
+    #[must_use]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -317,7 +353,102 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// ```
     pub fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> V {
         let route = self.route(&key);
-        self.store.get_or_insert_with(route, key, make)
+        let loaded = self
+            .store
+            .try_get_or_insert_with(route, key, || Ok::<V, Infallible>(make()));
+        match loaded {
+            Ok(value) => value,
+        }
+    }
+
+    /// Like [`get_or_insert_with`](Self::get_or_insert_with), for a `load` that
+    /// can fail. An error goes back to the caller whose `load` returned it, and
+    /// nothing is cached; threads that were waiting for that load retry, and one
+    /// of them runs its own `load`.
+    ///
+    /// ```
+    /// let cache: ttlru::Cache<u32, String> = ttlru::Cache::new(10);
+    /// let failed: Result<String, &str> = cache.try_get_or_insert_with(7, || Err("backend down"));
+    /// assert_eq!(failed, Err("backend down"));
+    /// assert!(!cache.contains_key(&7)); // nothing cached
+    /// let loaded: Result<String, &str> = cache.try_get_or_insert_with(7, || Ok("seven".into()));
+    /// assert_eq!(loaded.as_deref(), Ok("seven"));
+    /// assert_eq!(cache.get(&7).as_deref(), Some("seven"));
+    /// ```
+    pub fn try_get_or_insert_with<E>(
+        &self,
+        key: K,
+        load: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        let route = self.route(&key);
+        self.store.try_get_or_insert_with(route, key, load)
+    }
+
+    /// The live value for `key`, or the value `load` resolves to, which is inserted
+    /// and returned: the async form of
+    /// [`get_or_insert_with`](Self::get_or_insert_with), with no runtime of its
+    /// own (it works on any executor).
+    ///
+    /// When many tasks miss the same key at once, one of them awaits its `load`
+    /// and the others await its value, without blocking a thread; their own
+    /// `load` futures are dropped unpolled. No lock is held across an await. If
+    /// the loading task is cancelled (its future dropped, say by a timeout) or
+    /// its `load` panics, nothing is inserted and one of the waiting tasks awaits
+    /// its own `load` instead: no task waits for a load that will never finish.
+    /// On a hit, `load` is dropped unpolled and nothing is awaited. `load` must not
+    /// ask for the same key again: it would wait for itself.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache: ttlru::Cache<u32, String> = ttlru::Cache::new(10);
+    /// let v = cache.get_or_insert_with_async(7, async { "seven".to_string() }).await;
+    /// assert_eq!(v, "seven");
+    /// let v = cache.get_or_insert_with_async(7, async { unreachable!("a hit") }).await;
+    /// assert_eq!(v, "seven");
+    /// # });
+    /// ```
+    pub async fn get_or_insert_with_async(&self, key: K, load: impl Future<Output = V>) -> V {
+        let route = self.route(&key);
+        // Only the boxed miss is held across the await: the future stays small.
+        let missed = match self.store.claim(route, key) {
+            Claim::Found(value) => return value,
+            Claim::Missed(miss) => {
+                let load = async { Ok::<V, Infallible>(load.await) };
+                self.store.load_or_wait(route, miss, load)
+            }
+        };
+        match missed.await {
+            Ok(value) => value,
+        }
+    }
+
+    /// Like [`get_or_insert_with_async`](Self::get_or_insert_with_async), for a
+    /// `load` that can fail. An error goes back to the task whose `load` returned
+    /// it, and nothing is cached; tasks that were waiting for that load retry, and
+    /// one of them awaits its own `load`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cache: ttlru::Cache<u32, u64> = ttlru::Cache::new(10);
+    /// let failed = cache.try_get_or_insert_with_async(7, async { Err("timeout") }).await;
+    /// assert_eq!(failed, Err("timeout"));
+    /// assert!(!cache.contains_key(&7)); // nothing cached
+    /// let loaded = cache.try_get_or_insert_with_async(7, async { Ok::<_, &str>(70) }).await;
+    /// assert_eq!(loaded, Ok(70));
+    /// # });
+    /// ```
+    pub async fn try_get_or_insert_with_async<E>(
+        &self,
+        key: K,
+        load: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E> {
+        let route = self.route(&key);
+        // Only the boxed miss is held across the await: the future stays small.
+        let missed = match self.store.claim(route, key) {
+            Claim::Found(value) => return Ok(value),
+            Claim::Missed(miss) => self.store.load_or_wait(route, miss, load),
+        };
+        missed.await
     }
 
     /// Removes the entry for `key` and returns its live value (an expired one is
@@ -356,6 +487,7 @@ impl<K: Hash + Eq, S: BuildHasher> Cache<K, (), S> {
 impl<K, V, S> fmt::Debug for Cache<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
+            .field("name", &self.store.name())
             .field("len", &self.len())
             .field("shards", &self.shard_count())
             .finish_non_exhaustive()
@@ -440,8 +572,8 @@ mod tests {
                         let ttl = if t == u64::MAX { Duration::MAX } else { Duration::from_millis(t) };
                         cache.insert_with_ttl(k, v, ttl);
                     }
-                    Op::Get(k) => { cache.get(&k); }
-                    Op::Peek(k) => { cache.peek(&k); }
+                    Op::Get(k) => { let _ = cache.get(&k); }
+                    Op::Peek(k) => { let _ = cache.peek(&k); }
                     Op::GetOrInsert(k, v) => { cache.get_or_insert_with(k, || { written += 1; v }); }
                     Op::Remove(k) => { cache.remove(&k); }
                     Op::Advance(ms) => clock.advance(Duration::from_millis(ms)),

@@ -38,6 +38,7 @@ impl ManualClock {
     /// let clock = ttlru::ManualClock::new();
     /// assert_eq!(clock.elapsed(), std::time::Duration::ZERO);
     /// ```
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -69,6 +70,7 @@ impl ManualClock {
     /// clock.advance(Duration::from_secs(2));
     /// assert_eq!(clock.elapsed(), Duration::from_secs(2));
     /// ```
+    #[must_use]
     pub fn elapsed(&self) -> Duration {
         Duration::from_nanos(self.nanos.load(Ordering::Acquire))
     }

@@ -134,6 +134,7 @@ impl<const C: usize, const D: usize> Hasher for SipHasher128<C, D> {
 /// assert_eq!(keyed_fingerprint(0x5eed, "evt-1"), keyed_fingerprint(0x5eed, &"evt-1".to_string()));
 /// assert_ne!(keyed_fingerprint(0x5eed, "evt-1"), keyed_fingerprint(0x5eee, "evt-1"));
 /// ```
+#[must_use]
 pub fn keyed_fingerprint<K: ?Sized + Hash>(fingerprint_key: u128, key: &K) -> u128 {
     let mut hasher = Fingerprinter::new(fingerprint_key);
     key.hash(&mut hasher);

@@ -47,10 +47,13 @@
 //!   shard's table, capacity and shrink rules.
 //! - `slab`: dense node storage with the intrusive LRU list; `timer_wheel`: the
 //!   hierarchical timer wheel; `deadline`: 4-byte exact deadlines.
-//! - `in_flight`: `get_or_insert_with` coordination; `removal`: causes and
-//!   delivery; `sweeper`: the background thread; `stats`: counters.
+//! - `in_flight`: the waits of single-flight loading (`get_or_insert_with` and its
+//!   `try` and `async` forms, which `store` runs); `removal`: causes and delivery;
+//!   `sweeper`: the background thread; `stats`: counters; `metrics` (feature
+//!   `metrics`): publishing them through the `metrics` facade.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
 mod cache;
@@ -59,6 +62,8 @@ mod deadline;
 mod fingerprint;
 mod fingerprint_set;
 mod in_flight;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod removal;
 mod seen_set;
 mod shard;
@@ -76,6 +81,31 @@ pub use fingerprint_set::{FingerprintSet, FingerprintSetBuilder};
 pub use removal::RemovalCause;
 pub use seen_set::{SeenSet, SeenSetBuilder};
 pub use stats::Stats;
+
+/// Compile-time checks, never called: every public type is `Send + Sync` when its
+/// parameters are (so it can be shared through an `Arc`), and `Debug` whatever they
+/// are (its `Debug` shows sizes and options, never entries).
+#[allow(dead_code)]
+fn public_types_are_send_sync_and_debug<K: Send + Sync, V: Send + Sync, S: Send + Sync>() {
+    fn send_sync<T: Send + Sync + ?Sized>() {}
+    fn debug<T: std::fmt::Debug + ?Sized>() {}
+    send_sync::<Cache<K, V, S>>();
+    send_sync::<CacheBuilder<K, V, S>>();
+    send_sync::<SeenSet<K, S>>();
+    send_sync::<SeenSetBuilder<K, S>>();
+    send_sync::<FingerprintSet<str>>();
+    send_sync::<FingerprintSetBuilder<str>>();
+    send_sync::<ManualClock>();
+    send_sync::<RemovalCause>();
+    send_sync::<Stats>();
+    debug::<Cache<K, V, S>>();
+    debug::<CacheBuilder<K, V, S>>();
+    debug::<SeenSet<K, S>>();
+    debug::<FingerprintSet<str>>();
+    debug::<ManualClock>();
+    debug::<RemovalCause>();
+    debug::<Stats>();
+}
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -25,7 +25,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 ///     [(1, "a", RemovalCause::Replaced), (1, "b", RemovalCause::Evicted), (2, "c", RemovalCause::Removed)]
 /// );
 /// ```
+///
+/// More causes may come (it is `#[non_exhaustive]`): a `match` on it needs a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RemovalCause {
     /// Its time to live or time to idle ran out.
     Expired,

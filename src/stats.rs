@@ -17,7 +17,11 @@ use std::ops::AddAssign;
 /// assert_eq!((stats.hits, stats.misses, stats.inserts, stats.len), (1, 1, 1, 1));
 /// assert!(stats.table_buckets >= 1);
 /// ```
+///
+/// More fields may come (it is `#[non_exhaustive]`): build one with
+/// `Stats::default()` and field assignments, not a struct literal.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Lookups that record an access and found a live entry: `Cache::get`,
     /// `get_or_insert_with`, and a `SeenSet::insert` of a key already present.
@@ -55,9 +59,12 @@ impl Stats {
     /// `hits / (hits + misses)`, or 0 before any lookup.
     ///
     /// ```
-    /// let stats = ttlru::Stats { hits: 3, misses: 1, ..Default::default() };
+    /// let mut stats = ttlru::Stats::default();
+    /// assert_eq!(stats.hit_ratio(), 0.0);
+    /// (stats.hits, stats.misses) = (3, 1);
     /// assert_eq!(stats.hit_ratio(), 0.75);
     /// ```
+    #[must_use]
     pub fn hit_ratio(&self) -> f64 {
         let lookups = self.hits + self.misses;
         if lookups == 0 {

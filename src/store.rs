@@ -2,13 +2,14 @@
 //! and delivering removed entries to the listener once the lock is released.
 //! `Cache`, `SeenSet` and `FingerprintSet` are thin front ends over this.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
 use crate::clock::Clock;
-use crate::in_flight::Pending;
+use crate::in_flight::{Pending, block_on};
 use crate::removal::{Listener, RemovalCause, RemovedEntries, deliver};
 use crate::shard::{Policy, Shard, WRITE_BUDGET};
 use crate::stats::Stats;
@@ -44,6 +45,7 @@ pub(crate) struct StoreConfig<K, V> {
     pub(crate) clock: Clock,
     pub(crate) weigher: Option<Weigher<K, V>>,
     pub(crate) listener: Option<Listener<K, V>>,
+    pub(crate) name: Option<String>,
 }
 
 pub(crate) struct Store<K, V> {
@@ -54,6 +56,7 @@ pub(crate) struct Store<K, V> {
     expiry_in_use: AtomicBool,
     weigher: Option<Weigher<K, V>>,
     listener: Option<Listener<K, V>>,
+    name: Option<String>,
 }
 
 /// Spreads a user hash so that both its top bits (the shard) and its low 32 bits
@@ -72,6 +75,7 @@ impl<K, V> Store<K, V> {
             clock,
             weigher,
             listener,
+            name,
         } = config;
         debug_assert!(shards.is_power_of_two());
         let count = shards as u64;
@@ -97,7 +101,12 @@ impl<K, V> Store<K, V> {
             expiry_in_use: AtomicBool::new(expires),
             weigher,
             listener,
+            name,
         }
+    }
+
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     pub(crate) fn shard_count(&self) -> usize {
@@ -292,9 +301,10 @@ impl<K, V> Store<K, V> {
         value
     }
 
-    /// `Cache::get_or_insert_with`: `make` runs at most once per miss, outside
-    /// any lock; threads missing the same key meanwhile wait for its value.
-    pub(crate) fn get_or_insert_with(&self, route: Route, key: K, make: impl FnOnce() -> V) -> V
+    /// The first step of every `get_or_insert_with` form: the live value, or the
+    /// load already running for the key (to wait for), or the key parked as loading
+    /// by this caller, with the guard that releases it however the load ends.
+    pub(crate) fn claim(&self, route: Route, key: K) -> Claim<'_, K, V>
     where
         K: Eq,
         V: Clone,
@@ -302,55 +312,119 @@ impl<K, V> Store<K, V> {
         enum Step<K, V> {
             Found(V),
             Wait(Arc<Pending<V>>, K),
-            Compute(Arc<Pending<V>>),
+            Load(Arc<Pending<V>>),
         }
-        let mut key = key;
-        let pending = loop {
-            let mut removed = RemovedEntries::new();
-            let step = self.locked(route.shard, &mut removed, |shard, now, removed| {
-                if let Some(index) = shard.access(route.hash, |k| *k == key, now, removed) {
-                    return Step::Found(shard.value(index).clone());
-                }
-                match shard.find_in_flight(route.hash, |k| *k == key) {
-                    Some(pending) => Step::Wait(pending, key),
-                    None => Step::Compute(shard.begin_in_flight(route.hash, key)),
-                }
-            });
-            self.deliver(&mut removed);
-            match step {
-                Step::Found(value) => return value,
-                Step::Wait(pending, returned_key) => match pending.wait() {
-                    Some(value) => return value,
-                    // The computing thread panicked: start over, maybe computing.
-                    None => key = returned_key,
-                },
-                Step::Compute(pending) => break pending,
-            }
-        };
-        let mut abandon = AbandonOnUnwind {
-            store: self,
-            shard: route.shard,
-            pending: Some(pending.clone()),
-        };
-        let value = make();
-        let returned = value.clone();
         let mut removed = RemovedEntries::new();
-        let outcome = self.locked(route.shard, &mut removed, |shard, now, removed| {
-            let weight = self.weigh(shard.in_flight_key(&pending), &value);
-            shard.complete_in_flight(route.hash, &pending, value, weight, now, removed)
+        let step = self.locked(route.shard, &mut removed, |shard, now, removed| {
+            if let Some(index) = shard.access(route.hash, |k| *k == key, now, removed) {
+                return Step::Found(shard.value(index).clone());
+            }
+            match shard.find_in_flight(route.hash, |k| *k == key) {
+                Some(pending) => Step::Wait(pending, key),
+                None => Step::Load(shard.begin_in_flight(route.hash, key)),
+            }
         });
-        abandon.pending = None;
-        let returned = match outcome {
-            Some((current, _unused_key, _unused_value)) => current,
-            None => returned,
+        // The guard exists before the listener runs: if the listener panics, the
+        // key is released instead of staying parked with its waiters asleep.
+        let claim = match step {
+            Step::Found(value) => Claim::Found(value),
+            Step::Wait(pending, key) => Claim::Missed(Box::new(Miss::Wait(pending, key))),
+            Step::Load(pending) => Claim::Missed(Box::new(Miss::Load(Loading {
+                store: self,
+                shard: route.shard,
+                hash: route.hash,
+                pending,
+                released: false,
+            }))),
         };
-        // Waiters clone their Arc under the lock, and the key is no longer
-        // parked, so this count can only fall: no waiter, no clone.
-        if Arc::strong_count(&pending) > 1 {
-            pending.finish(Some(returned.clone()));
-        }
         self.deliver(&mut removed);
-        returned
+        claim
+    }
+
+    /// `Cache::try_get_or_insert_with`: `load` runs at most once per miss, outside
+    /// any lock; callers missing the same key meanwhile block until it is done, and
+    /// retry (one of them loading) if it fails or panics. A hit returns at once;
+    /// anything else runs the async form's code on this thread.
+    pub(crate) fn try_get_or_insert_with<E>(
+        &self,
+        route: Route,
+        key: K,
+        load: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E>
+    where
+        K: Eq,
+        V: Clone,
+    {
+        match self.claim(route, key) {
+            Claim::Found(value) => Ok(value),
+            Claim::Missed(miss) => self.load_or_wait_blocking(route, miss, load),
+        }
+    }
+
+    /// The blocking form's miss, out of line so that its hit stays small.
+    #[cold]
+    #[inline(never)]
+    fn load_or_wait_blocking<E>(
+        &self,
+        route: Route,
+        miss: Box<Miss<'_, K, V>>,
+        load: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E>
+    where
+        K: Eq,
+        V: Clone,
+    {
+        block_on(self.load_or_wait_unboxed(route, miss, async { load() }))
+    }
+
+    /// Everything after a claim that missed: load, or wait for the caller that
+    /// loads and claim again if it gave up. `load` is awaited at most once per
+    /// miss, with no lock held; dropping the future at any await releases what it
+    /// holds. Boxed: this state is most of a loading future's size, and a hit,
+    /// which never gets here, would otherwise pay for moving it; a miss pays one
+    /// allocation.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn load_or_wait<'a, E: 'a>(
+        &'a self,
+        route: Route,
+        miss: Box<Miss<'a, K, V>>,
+        load: impl Future<Output = Result<V, E>> + 'a,
+    ) -> Pin<Box<impl Future<Output = Result<V, E>> + 'a>>
+    where
+        K: Eq,
+        V: Clone,
+    {
+        Box::pin(self.load_or_wait_unboxed(route, miss, load))
+    }
+
+    /// [`load_or_wait`](Self::load_or_wait) unboxed, for the blocking form, which
+    /// polls it where it stands on the thread's stack.
+    async fn load_or_wait_unboxed<E>(
+        &self,
+        route: Route,
+        mut miss: Box<Miss<'_, K, V>>,
+        load: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        K: Eq,
+        V: Clone,
+    {
+        loop {
+            let (pending, key) = match *miss {
+                // On an error, a panic or a drop, `loading` releases the key.
+                Miss::Load(loading) => return load.await.map(|value| loading.complete(value)),
+                Miss::Wait(pending, key) => (pending, key),
+            };
+            if let Some(value) = pending.wait().await {
+                return Ok(value);
+            }
+            // The load gave up: claim again, maybe loading this time.
+            miss = match self.claim(route, key) {
+                Claim::Found(value) => return Ok(value),
+                Claim::Missed(miss) => miss,
+            };
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -415,6 +489,12 @@ impl<K, V> Store<K, V> {
         total
     }
 
+    /// Publishes the stats and memory through the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publish_metrics(&self) {
+        crate::metrics::publish(self.name(), &self.stats(), self.memory_bytes());
+    }
+
     pub(crate) fn memory_bytes(&self) -> usize {
         let shards: usize = self
             .slots
@@ -434,23 +514,74 @@ impl<K, V> Store<K, V> {
     }
 }
 
-/// If `make` (or anything after it) panics, un-park the key and tell the waiters
-/// to retry, so a panic never leaves them blocked.
-struct AbandonOnUnwind<'a, K, V: Clone> {
-    store: &'a Store<K, V>,
-    shard: usize,
-    pending: Option<Arc<Pending<V>>>,
+/// The outcome of [`Store::claim`]: the live value, or what to do about a miss.
+pub(crate) enum Claim<'a, K, V: Clone> {
+    Found(V),
+    /// Boxed, so that a hit's `Claim` stays small: for a small value it comes back
+    /// in registers instead of being copied through memory. A miss pays one
+    /// allocation.
+    Missed(Box<Miss<'a, K, V>>),
 }
 
-impl<K, V: Clone> Drop for AbandonOnUnwind<'_, K, V> {
-    fn drop(&mut self) {
-        if let Some(pending) = self.pending.take() {
-            let key = self.store.slots[self.shard]
-                .shard
-                .lock()
-                .abandon_in_flight(&pending);
-            drop(key);
-            pending.finish(None);
+/// What a caller that missed a key does next.
+pub(crate) enum Miss<'a, K, V: Clone> {
+    /// Another caller is loading the key: wait for it; on `None`, retry with the key.
+    Wait(Arc<Pending<V>>, K),
+    /// This caller loads the key.
+    Load(Loading<'a, K, V>),
+}
+
+/// A key parked as loading by this caller. [`complete`](Self::complete) stores the
+/// value and hands it to the waiters; dropped without that (the loader failed,
+/// panicked, or its future was dropped), it un-parks the key and tells the waiters
+/// to retry, so that no one waits forever.
+pub(crate) struct Loading<'a, K, V: Clone> {
+    store: &'a Store<K, V>,
+    shard: usize,
+    hash: u32,
+    pending: Arc<Pending<V>>,
+    /// Set once the waiters have their outcome.
+    released: bool,
+}
+
+impl<K: Eq, V: Clone> Loading<'_, K, V> {
+    /// Stores `value` (unless a plain `insert` got there first: then that value
+    /// wins) and returns what is now live, after handing it to any waiters.
+    pub(crate) fn complete(mut self, value: V) -> V {
+        let store = self.store;
+        let pending = &self.pending;
+        let returned = value.clone();
+        let mut removed = RemovedEntries::new();
+        let outcome = store.locked(self.shard, &mut removed, |shard, now, removed| {
+            let weight = store.weigh(shard.in_flight_key(pending), &value);
+            shard.complete_in_flight(self.hash, pending, value, weight, now, removed)
+        });
+        let returned = match outcome {
+            Some((current, _unused_key, _unused_value)) => current,
+            None => returned,
+        };
+        // Waiters clone the Arc under the lock, and the key is no longer parked,
+        // so this count can only fall: no waiter, no clone. If the clone panics,
+        // `drop` still releases the waiters (they retry and find the value).
+        if Arc::strong_count(pending) > 1 {
+            pending.finish(Some(returned.clone()));
         }
+        self.released = true;
+        store.deliver(&mut removed);
+        returned
+    }
+}
+
+impl<K, V: Clone> Drop for Loading<'_, K, V> {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        let key = self.store.slots[self.shard]
+            .shard
+            .lock()
+            .abandon_in_flight(&self.pending);
+        drop(key); // unlocked: user Drop code never runs under a shard lock
+        self.pending.finish(None);
     }
 }

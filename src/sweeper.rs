@@ -1,4 +1,5 @@
-//! The opt-in background sweeper: a thread that purges expired entries on a timer,
+//! The opt-in background sweeper: a thread that purges expired entries on a timer
+//! (and, with the `metrics` feature, publishes the figures after each purge),
 //! so memory comes back even when traffic to a shard stops. It is stopped (and
 //! joined) when the cache that owns it is dropped.
 
@@ -12,11 +13,18 @@ use parking_lot::{Condvar, Mutex};
 /// What the sweeper needs of a cache, without its key and value types.
 pub(crate) trait Purge: Send + Sync {
     fn purge_expired(&self) -> usize;
+    #[cfg(feature = "metrics")]
+    fn publish_metrics(&self);
 }
 
 impl<K: Send, V: Send> Purge for crate::store::Store<K, V> {
     fn purge_expired(&self) -> usize {
         crate::store::Store::purge_expired(self)
+    }
+
+    #[cfg(feature = "metrics")]
+    fn publish_metrics(&self) {
+        crate::store::Store::publish_metrics(self);
     }
 }
 
@@ -54,6 +62,11 @@ impl Sweeper {
                     // A panicking eviction listener must not end the sweeping; every
                     // removed entry was still delivered (see `removal::deliver`).
                     let _ = catch_unwind(AssertUnwindSafe(|| target.purge_expired()));
+                    // After the purge, so the figures show what it gave back. The
+                    // recorder is the application's code: its panic must not end
+                    // the sweeping either.
+                    #[cfg(feature = "metrics")]
+                    let _ = catch_unwind(AssertUnwindSafe(|| target.publish_metrics()));
                     stopped = thread_signal.stopped.lock();
                 }
             })

@@ -411,6 +411,8 @@ fn cause_rank(cause: RemovalCause) -> u8 {
         RemovalCause::Removed => 2,
         RemovalCause::Replaced => 3,
         RemovalCause::Cleared => 4,
+        // RemovalCause is non-exhaustive; the model knows only the causes above.
+        other => panic!("a removal cause the model does not know: {other:?}"),
     }
 }
 
