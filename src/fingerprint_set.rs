@@ -5,14 +5,14 @@
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
+use std::ops::Deref;
 use std::time::Duration;
 
 use crate::builder::CacheBuilder;
-use crate::cache::Cache;
 use crate::clock::{ManualClock, duration_to_millis};
 use crate::fingerprint::{keyed_fingerprint, random_key};
 use crate::removal::RemovalCause;
-use crate::stats::Stats;
+use crate::set_engine::SetEngine;
 use crate::store::Route;
 
 /// What a node stores of a fingerprint: the 96 bits that are not its table hash
@@ -67,7 +67,7 @@ fn join(hash: u32, stored: &StoredBits) -> u128 {
 /// assert!(seen.contains("user42:evt-9f3c"));
 /// ```
 pub struct FingerprintSet<K: ?Sized> {
-    cache: Cache<StoredBits, ()>,
+    engine: SetEngine<StoredBits>,
     key: u128,
     _keys: PhantomData<fn(&K)>,
 }
@@ -251,7 +251,7 @@ impl<K: ?Sized> FingerprintSetBuilder<K> {
     /// ```
     pub fn build(self) -> FingerprintSet<K> {
         FingerprintSet {
-            cache: self.inner.build(),
+            engine: SetEngine::new(self.inner.build()),
             key: self.key.unwrap_or_else(random_key),
             _keys: PhantomData,
         }
@@ -352,7 +352,10 @@ impl<K: ?Sized> FingerprintSet<K> {
     #[inline]
     fn locate_fingerprint(&self, fingerprint: u128) -> (Route, StoredBits) {
         let (shard_bits, hash, stored) = split(fingerprint);
-        (self.cache.store().route_parts(shard_bits, hash), stored)
+        (
+            self.engine.cache.store().route_parts(shard_bits, hash),
+            stored,
+        )
     }
 
     /// [`insert`](FingerprintSet::insert) of a key whose fingerprint is given.
@@ -365,7 +368,10 @@ impl<K: ?Sized> FingerprintSet<K> {
     /// ```
     pub fn insert_fingerprint(&self, fingerprint: u128) -> bool {
         let (route, stored) = self.locate_fingerprint(fingerprint);
-        self.cache.store().insert_if_absent(route, stored, (), None)
+        self.engine
+            .cache
+            .store()
+            .insert_if_absent(route, stored, (), None)
     }
 
     /// [`insert_with_ttl`](FingerprintSet::insert_with_ttl) of a key whose
@@ -380,7 +386,7 @@ impl<K: ?Sized> FingerprintSet<K> {
     /// ```
     pub fn insert_fingerprint_with_ttl(&self, fingerprint: u128, time_to_live: Duration) -> bool {
         let (route, stored) = self.locate_fingerprint(fingerprint);
-        let store = self.cache.store();
+        let store = self.engine.cache.store();
         store.note_expiry_in_use();
         store.insert_if_absent(route, stored, (), Some(duration_to_millis(time_to_live)))
     }
@@ -417,102 +423,13 @@ impl<K: ?Sized> FingerprintSet<K> {
     }
 }
 
-impl<K: ?Sized> FingerprintSet<K> {
-    /// The number of fingerprints held, including expired ones not yet purged.
-    ///
-    /// ```
-    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
-    /// seen.insert("a");
-    /// assert_eq!(seen.len(), 1);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.cache.len()
-    }
+impl<K: ?Sized> Deref for FingerprintSet<K> {
+    type Target = SetEngine<StoredBits>;
 
-    /// Whether [`len`](Self::len) is zero.
-    ///
-    /// ```
-    /// assert!(ttlru::FingerprintSet::<str>::new(10).is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.cache.is_empty()
-    }
-
-    /// Forgets everything and frees the tables, slabs and wheels.
-    ///
-    /// ```
-    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
-    /// seen.insert("a");
-    /// seen.clear();
-    /// assert!(seen.insert("a"));
-    /// ```
-    pub fn clear(&self) {
-        self.cache.clear();
-    }
-
-    /// Shrinks every shard's table and slab to fit.
-    ///
-    /// ```
-    /// let seen: ttlru::FingerprintSet<u32> = ttlru::FingerprintSet::new(1_000);
-    /// (0..1_000u32).for_each(|i| { seen.insert(&i); });
-    /// (0..1_000u32).for_each(|i| { seen.remove(&i); });
-    /// seen.shrink_to_fit();
-    /// assert_eq!(seen.stats().table_buckets, 0);
-    /// ```
-    pub fn shrink_to_fit(&self) {
-        self.cache.shrink_to_fit();
-    }
-
-    /// Removes every expired fingerprint now; returns how many.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ttlru::{FingerprintSet, ManualClock};
-    ///
-    /// let clock = ManualClock::new();
-    /// let seen: FingerprintSet<str> = FingerprintSet::builder()
-    ///     .time_to_live(Duration::from_secs(1))
-    ///     .clock(clock.clone())
-    ///     .build();
-    /// seen.insert("a");
-    /// clock.advance(Duration::from_secs(1));
-    /// assert_eq!(seen.purge_expired(), 1);
-    /// ```
-    pub fn purge_expired(&self) -> usize {
-        self.cache.purge_expired()
-    }
-
-    /// Counters and size: see [`Stats`].
-    ///
-    /// ```
-    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
-    /// seen.insert("a");
-    /// seen.insert("a");
-    /// assert_eq!((seen.stats().hits, seen.stats().misses), (1, 1));
-    /// ```
-    pub fn stats(&self) -> Stats {
-        self.cache.stats()
-    }
-
-    /// Bytes held by the tables, slabs and wheels: everything the set holds, since
-    /// it owns no keys.
-    ///
-    /// ```
-    /// let seen: ttlru::FingerprintSet<u32> = ttlru::FingerprintSet::new(100_000);
-    /// (0..100_000u32).for_each(|i| { seen.insert(&i); });
-    /// assert!(seen.memory_bytes() < 100_000 * 64);
-    /// ```
-    pub fn memory_bytes(&self) -> usize {
-        self.cache.memory_bytes()
-    }
-
-    /// The number of shards (a power of two).
-    ///
-    /// ```
-    /// assert!(ttlru::FingerprintSet::<str>::new(1_000).shard_count().is_power_of_two());
-    /// ```
-    pub fn shard_count(&self) -> usize {
-        self.cache.shard_count()
+    /// The operations every seen set shares (`len`, `clear`, `purge_expired`,
+    /// `stats`, ...): see [`SetEngine`].
+    fn deref(&self) -> &SetEngine<StoredBits> {
+        &self.engine
     }
 }
 

@@ -41,7 +41,8 @@
 //!
 //! # Where things live
 //! - `cache`, `seen_set`, `fingerprint_set`: the public [`Cache`], [`SeenSet`] and
-//!   [`FingerprintSet`]; `fingerprint`: the keyed 128-bit SipHash behind the last.
+//!   [`FingerprintSet`]; `fingerprint`: the keyed 128-bit SipHash behind the last;
+//!   `set_engine`: [`SetEngine`], the operations both sets share, written once.
 //! - `builder`: options and the shard-count rule; `clock`: time, and [`ManualClock`].
 //! - `store`: the shards together, locking, and listener delivery; `shard`: one
 //!   shard's table, capacity and shrink rules.
@@ -61,6 +62,7 @@ mod fingerprint_set;
 mod in_flight;
 mod removal;
 mod seen_set;
+mod set_engine;
 mod shard;
 mod slab;
 mod stats;
@@ -75,6 +77,7 @@ pub use fingerprint::keyed_fingerprint;
 pub use fingerprint_set::{FingerprintSet, FingerprintSetBuilder};
 pub use removal::RemovalCause;
 pub use seen_set::{SeenSet, SeenSetBuilder};
+pub use set_engine::SetEngine;
 pub use stats::Stats;
 
 /// The README's examples, compiled and run as doc tests.

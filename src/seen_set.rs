@@ -4,13 +4,13 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::ops::Deref;
 use std::time::Duration;
 
 use crate::builder::{CacheBuilder, DefaultHasher};
-use crate::cache::Cache;
 use crate::clock::ManualClock;
 use crate::removal::RemovalCause;
-use crate::stats::Stats;
+use crate::set_engine::SetEngine;
 
 /// A concurrent set of recently seen keys, bounded by capacity and by time: the
 /// replacement for an unbounded `HashSet<String>` used to drop duplicate events.
@@ -38,7 +38,7 @@ use crate::stats::Stats;
 /// assert_eq!(seen.len(), 2);
 /// ```
 pub struct SeenSet<K, S = DefaultHasher> {
-    cache: Cache<K, (), S>,
+    engine: SetEngine<K, S>,
 }
 
 /// Builds a [`SeenSet`]: see [`SeenSet::builder`]. The options mean what they mean
@@ -244,7 +244,7 @@ impl<K, S> SeenSetBuilder<K, S> {
     /// ```
     pub fn build(self) -> SeenSet<K, S> {
         SeenSet {
-            cache: self.inner.build(),
+            engine: SetEngine::new(self.inner.build()),
         }
     }
 
@@ -255,104 +255,13 @@ impl<K, S> SeenSetBuilder<K, S> {
     }
 }
 
-impl<K, S> SeenSet<K, S> {
-    /// The number of keys held, including expired ones not yet purged (they are
-    /// never reported as present). Takes no lock.
-    ///
-    /// ```
-    /// let seen: ttlru::SeenSet<u32> = ttlru::SeenSet::new(10);
-    /// seen.insert(1);
-    /// seen.insert(1);
-    /// assert_eq!(seen.len(), 1);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.cache.len()
-    }
+impl<K, S> Deref for SeenSet<K, S> {
+    type Target = SetEngine<K, S>;
 
-    /// Whether [`len`](Self::len) is zero.
-    ///
-    /// ```
-    /// assert!(ttlru::SeenSet::<u32>::new(10).is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.cache.is_empty()
-    }
-
-    /// Forgets every key and frees the tables, slabs and wheels.
-    ///
-    /// ```
-    /// let seen: ttlru::SeenSet<u32> = ttlru::SeenSet::new(10);
-    /// seen.insert(1);
-    /// seen.clear();
-    /// assert!(seen.insert(1));
-    /// ```
-    pub fn clear(&self) {
-        self.cache.clear();
-    }
-
-    /// Shrinks every shard's table and slab to fit its live keys.
-    ///
-    /// ```
-    /// let seen: ttlru::SeenSet<u32> = ttlru::SeenSet::new(1_000);
-    /// (0..1_000).for_each(|i| { seen.insert(i); });
-    /// (0..1_000).for_each(|i| { seen.remove(&i); });
-    /// seen.shrink_to_fit();
-    /// assert_eq!(seen.stats().table_buckets, 0);
-    /// ```
-    pub fn shrink_to_fit(&self) {
-        self.cache.shrink_to_fit();
-    }
-
-    /// Removes every expired key now; returns how many. See [`Cache::purge_expired`].
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ttlru::{ManualClock, SeenSet};
-    ///
-    /// let clock = ManualClock::new();
-    /// let seen: SeenSet<u32> = SeenSet::builder()
-    ///     .time_to_live(Duration::from_secs(1))
-    ///     .clock(clock.clone())
-    ///     .build();
-    /// seen.insert(1);
-    /// clock.advance(Duration::from_secs(2));
-    /// assert_eq!(seen.purge_expired(), 1);
-    /// ```
-    pub fn purge_expired(&self) -> usize {
-        self.cache.purge_expired()
-    }
-
-    /// Counters and size: see [`Stats`]. A repeated `insert` counts as a hit, a
-    /// first sighting as a miss.
-    ///
-    /// ```
-    /// let seen: ttlru::SeenSet<u32> = ttlru::SeenSet::new(10);
-    /// seen.insert(1);
-    /// seen.insert(1);
-    /// assert_eq!(seen.stats().hits, 1);
-    /// ```
-    pub fn stats(&self) -> Stats {
-        self.cache.stats()
-    }
-
-    /// Bytes held by the tables, slabs and wheels (not the keys' own heap memory).
-    ///
-    /// ```
-    /// let seen: ttlru::SeenSet<u64> = ttlru::SeenSet::new(1_000);
-    /// (0..1_000).for_each(|i| { seen.insert(i); });
-    /// assert!(seen.memory_bytes() >= 1_000 * 32);
-    /// ```
-    pub fn memory_bytes(&self) -> usize {
-        self.cache.memory_bytes()
-    }
-
-    /// The number of shards (a power of two).
-    ///
-    /// ```
-    /// assert!(ttlru::SeenSet::<u32>::new(1_000).shard_count().is_power_of_two());
-    /// ```
-    pub fn shard_count(&self) -> usize {
-        self.cache.shard_count()
+    /// The operations every seen set shares (`len`, `clear`, `purge_expired`,
+    /// `stats`, ...): see [`SetEngine`].
+    fn deref(&self) -> &SetEngine<K, S> {
+        &self.engine
     }
 }
 
@@ -367,7 +276,7 @@ impl<K: Hash + Eq, S: BuildHasher> SeenSet<K, S> {
     /// assert!(!seen.insert("evt-9f3c".to_string()));
     /// ```
     pub fn insert(&self, key: K) -> bool {
-        self.cache.insert_if_absent(key, None)
+        self.engine.cache.insert_if_absent(key, None)
     }
 
     /// Like [`insert`](Self::insert), with this key's own time to live if it is
@@ -385,7 +294,7 @@ impl<K: Hash + Eq, S: BuildHasher> SeenSet<K, S> {
     /// assert!(seen.insert_with_ttl("a", Duration::from_secs(5)));
     /// ```
     pub fn insert_with_ttl(&self, key: K, time_to_live: Duration) -> bool {
-        self.cache.insert_if_absent(key, Some(time_to_live))
+        self.engine.cache.insert_if_absent(key, Some(time_to_live))
     }
 
     /// Whether `key` is present (and not expired), without recording a sighting.
@@ -400,7 +309,7 @@ impl<K: Hash + Eq, S: BuildHasher> SeenSet<K, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.cache.contains_key(key)
+        self.engine.cache.contains_key(key)
     }
 
     /// Forgets `key`; returns whether it was present (and not expired).
@@ -416,7 +325,7 @@ impl<K: Hash + Eq, S: BuildHasher> SeenSet<K, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.cache.remove(key).is_some()
+        self.engine.cache.remove(key).is_some()
     }
 }
 
