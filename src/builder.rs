@@ -3,8 +3,14 @@
 //! of shards.
 
 use std::hash::BuildHasher;
+#[cfg(feature = "serde")]
+use std::hash::Hash;
+#[cfg(feature = "serde")]
+use std::io::Read;
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
+#[cfg(feature = "serde")]
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +18,12 @@ use crate::cache::Cache;
 use crate::clock::{Clock, ManualClock, duration_to_millis};
 use crate::removal::{Listener, RemovalCause};
 use crate::shard::Policy;
+#[cfg(feature = "serde")]
+use crate::snapshot;
+#[cfg(feature = "serde")]
+use crate::snapshot_file;
+#[cfg(feature = "serde")]
+use crate::snapshot_format::{SnapshotError, SnapshotKind};
 use crate::store::{Store, StoreConfig, Weigher};
 use crate::sweeper::Sweeper;
 
@@ -369,6 +381,74 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         ));
         let sweeper = self.sweeper.map(|start| start(&store));
         Cache::from_parts(store, self.hasher, sweeper)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<K, V, S> CacheBuilder<K, V, S>
+where
+    K: Hash + Eq + serde::de::DeserializeOwned,
+    V: Clone + serde::de::DeserializeOwned,
+    S: BuildHasher,
+{
+    /// Builds the cache from a snapshot written by
+    /// [`Cache::save_snapshot`] (feature `serde`), with this builder's options:
+    /// the entries in their recency order, each with what was left of its time
+    /// when it was saved, less the time since (an entry whose deadline has passed
+    /// is left out). Into fewer shards or a smaller capacity, the least recently
+    /// used are left out. Deadlines are kept as saved; this builder's time to
+    /// live and idle apply from the next write or access.
+    ///
+    /// The whole snapshot is read and checked before anything is loaded: a
+    /// truncated, corrupt, foreign or newer-version input returns its
+    /// [`SnapshotError`], and nothing is built. Entries the restore leaves out do
+    /// not reach the eviction listener.
+    ///
+    /// ```
+    /// use ttlru::{Cache, SnapshotError};
+    ///
+    /// let cache: Cache<u32, u32> = Cache::new(100);
+    /// (0..10).for_each(|i| { cache.insert(i, i * i); });
+    /// let mut bytes = Vec::new();
+    /// cache.save_snapshot(&mut bytes).unwrap();
+    /// let restored: Cache<u32, u32> = Cache::builder().max_capacity(100).build_from_snapshot(&bytes[..]).unwrap();
+    /// assert_eq!(restored.get(&3), Some(9));
+    ///
+    /// bytes.truncate(bytes.len() - 1);
+    /// let truncated = Cache::<u32, u32>::builder().build_from_snapshot(&bytes[..]);
+    /// assert!(matches!(truncated, Err(SnapshotError::Truncated)));
+    /// ```
+    pub fn build_from_snapshot(self, reader: impl Read) -> Result<Cache<K, V, S>, SnapshotError> {
+        self.build_from_snapshot_of(reader, SnapshotKind::Cache)
+    }
+
+    /// [`build_from_snapshot`](Self::build_from_snapshot) from a file, such as
+    /// one written by [`Cache::save_snapshot_to`].
+    ///
+    /// ```
+    /// let missing = ttlru::Cache::<u32, u32>::builder().build_from_snapshot_file("/nonexistent/ttlru.snapshot");
+    /// assert!(matches!(missing, Err(ttlru::SnapshotError::Io(_))));
+    /// ```
+    pub fn build_from_snapshot_file(
+        self,
+        path: impl AsRef<Path>,
+    ) -> Result<Cache<K, V, S>, SnapshotError> {
+        self.build_from_snapshot(snapshot_file::open(path.as_ref())?)
+    }
+
+    /// Restores a snapshot of `kind`: a `SeenSet`'s is a cache's whose values are
+    /// `()`, which postcard encodes in no bytes.
+    pub(crate) fn build_from_snapshot_of(
+        self,
+        reader: impl Read,
+        kind: SnapshotKind,
+    ) -> Result<Cache<K, V, S>, SnapshotError> {
+        let verified = snapshot::read(reader, kind, snapshot::decode_serde::<(K, V)>)?;
+        let cache = self.build();
+        verified.restore_into(cache.store(), |(key, value)| {
+            (cache.route(&key), key, value)
+        });
+        Ok(cache)
     }
 }
 

@@ -4,8 +4,10 @@
 
 use std::fmt;
 use std::hash::Hash;
+use std::io::Read;
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::builder::CacheBuilder;
@@ -13,21 +15,32 @@ use crate::clock::{ManualClock, duration_to_millis};
 use crate::fingerprint::{keyed_fingerprint, random_key};
 use crate::removal::RemovalCause;
 use crate::set_engine::SetEngine;
+use crate::snapshot;
+use crate::snapshot_file;
+use crate::snapshot_format::{SnapshotError, SnapshotKind};
 use crate::store::Route;
 
-/// What a node stores of a fingerprint: the 96 bits that are not its table hash
-/// (the node keeps those 32 bits anyway). Plain `u32`s keep the node 4-aligned: 36
-/// bytes, where a `u128` would force 16-byte alignment and 48.
-type StoredBits = [u32; 3];
+/// What a [`FingerprintSet`] stores of a fingerprint: the 96 bits that are not
+/// its table hash (the node keeps those 32 bits anyway). Opaque; it appears only
+/// as the entry type of the set's [`SetEngine`]. Plain `u32`s keep the node
+/// 4-aligned: 36 bytes, where a `u128` would force 16-byte alignment and 48.
+///
+/// ```
+/// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
+/// let engine: &ttlru::SetEngine<ttlru::StoredBits> = &seen;
+/// assert!(engine.is_empty());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredBits([u32; 3]);
 
 /// Splits a fingerprint into (shard bits, table hash, stored bits).
-fn split(fingerprint: u128) -> (u64, u32, StoredBits) {
+pub(crate) fn split(fingerprint: u128) -> (u64, u32, StoredBits) {
     let (low, high) = (fingerprint as u64, (fingerprint >> 64) as u64);
-    let stored = [(low >> 32) as u32, high as u32, (high >> 32) as u32];
+    let stored = StoredBits([(low >> 32) as u32, high as u32, (high >> 32) as u32]);
     (high, low as u32, stored)
 }
 
-fn join(hash: u32, stored: &StoredBits) -> u128 {
+pub(crate) fn join(hash: u32, StoredBits(stored): &StoredBits) -> u128 {
     let low = (u64::from(stored[0]) << 32) | u64::from(hash);
     let high = (u64::from(stored[2]) << 32) | u64::from(stored[1]);
     (u128::from(high) << 64) | u128::from(low)
@@ -68,7 +81,6 @@ fn join(hash: u32, stored: &StoredBits) -> u128 {
 /// ```
 pub struct FingerprintSet<K: ?Sized> {
     engine: SetEngine<StoredBits>,
-    key: u128,
     _keys: PhantomData<fn(&K)>,
 }
 
@@ -250,11 +262,80 @@ impl<K: ?Sized> FingerprintSetBuilder<K> {
     /// assert!(seen.is_empty());
     /// ```
     pub fn build(self) -> FingerprintSet<K> {
+        let key = self.key.unwrap_or_else(random_key);
         FingerprintSet {
-            engine: SetEngine::new(self.inner.build()),
-            key: self.key.unwrap_or_else(random_key),
+            engine: SetEngine::new(self.inner.build(), key),
             _keys: PhantomData,
         }
+    }
+
+    /// Builds the set from a snapshot written by
+    /// [`save_snapshot`](SetEngine::save_snapshot), with this builder's options:
+    /// its fingerprints in their recency order, each with what was left of its
+    /// time when it was saved, less the time since (an entry whose deadline has
+    /// passed is left out). The set takes the snapshot's fingerprint key; a
+    /// builder given another one with
+    /// [`fingerprint_key`](Self::fingerprint_key) is refused with
+    /// [`SnapshotError::KeyMismatch`]. Into fewer shards or a smaller capacity,
+    /// the least recently seen are left out. Deadlines are kept as saved; this
+    /// builder's time to live and idle apply from the next write or sighting.
+    ///
+    /// The whole snapshot is read and checked before anything is loaded: a
+    /// truncated, corrupt, foreign or newer-version input returns its
+    /// [`SnapshotError`], and nothing is built. Entries the restore leaves out do
+    /// not reach the eviction listener.
+    ///
+    /// ```
+    /// use ttlru::{FingerprintSet, SnapshotError};
+    ///
+    /// let seen: FingerprintSet<str> = FingerprintSet::builder().fingerprint_key(7).build();
+    /// seen.insert("evt-1");
+    /// let mut bytes = Vec::new();
+    /// seen.save_snapshot(&mut bytes).unwrap();
+    ///
+    /// let restored: FingerprintSet<str> = FingerprintSet::builder().build_from_snapshot(&bytes[..]).unwrap();
+    /// assert_eq!(restored.fingerprint_key(), 7);
+    /// assert!(restored.contains("evt-1"));
+    ///
+    /// let other = FingerprintSet::<str>::builder().fingerprint_key(8).build_from_snapshot(&bytes[..]);
+    /// assert!(matches!(other, Err(SnapshotError::KeyMismatch)));
+    /// ```
+    pub fn build_from_snapshot(
+        self,
+        reader: impl Read,
+    ) -> Result<FingerprintSet<K>, SnapshotError> {
+        let verified = snapshot::read(
+            reader,
+            SnapshotKind::FingerprintSet,
+            snapshot::decode_fingerprint,
+        )?;
+        let key = verified.header.fingerprint_key;
+        if self.key.is_some_and(|given| given != key) {
+            return Err(SnapshotError::KeyMismatch);
+        }
+        let set = self.fingerprint_key(key).build();
+        let store = set.engine.cache.store();
+        verified.restore_into(store, |fingerprint| {
+            let (shard_bits, hash, stored) = split(fingerprint);
+            (store.route_parts(shard_bits, hash), stored, ())
+        });
+        Ok(set)
+    }
+
+    /// [`build_from_snapshot`](Self::build_from_snapshot) from a file, such as one
+    /// written by [`save_snapshot_to`](SetEngine::save_snapshot_to).
+    ///
+    /// ```
+    /// use ttlru::{FingerprintSet, SnapshotError};
+    ///
+    /// let missing = FingerprintSet::<str>::builder().build_from_snapshot_file("/nonexistent/ttlru.snapshot");
+    /// assert!(matches!(missing, Err(SnapshotError::Io(_))));
+    /// ```
+    pub fn build_from_snapshot_file(
+        self,
+        path: impl AsRef<Path>,
+    ) -> Result<FingerprintSet<K>, SnapshotError> {
+        self.build_from_snapshot(snapshot_file::open(path.as_ref())?)
     }
 
     fn map(
@@ -277,7 +358,7 @@ impl<K: ?Sized + Hash> FingerprintSet<K> {
     /// assert_ne!(a.fingerprint("x"), b.fingerprint("x"));
     /// ```
     pub fn fingerprint(&self, key: &K) -> u128 {
-        keyed_fingerprint(self.key, key)
+        keyed_fingerprint(self.engine.fingerprint_key, key)
     }
 
     /// Records a sighting: `true` if the key's fingerprint was not present (a
@@ -346,7 +427,7 @@ impl<K: ?Sized> FingerprintSet<K> {
     /// assert_eq!(seen.fingerprint_key(), 7);
     /// ```
     pub fn fingerprint_key(&self) -> u128 {
-        self.key
+        self.engine.fingerprint_key
     }
 
     #[inline]

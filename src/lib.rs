@@ -55,6 +55,7 @@
 
 mod builder;
 mod cache;
+mod checksum;
 mod clock;
 mod deadline;
 mod fingerprint;
@@ -65,6 +66,9 @@ mod seen_set;
 mod set_engine;
 mod shard;
 mod slab;
+mod snapshot;
+mod snapshot_file;
+mod snapshot_format;
 mod stats;
 mod store;
 mod sweeper;
@@ -74,10 +78,12 @@ pub use builder::{CacheBuilder, DefaultHasher, MAX_SHARDS};
 pub use cache::Cache;
 pub use clock::ManualClock;
 pub use fingerprint::keyed_fingerprint;
-pub use fingerprint_set::{FingerprintSet, FingerprintSetBuilder};
+pub use fingerprint_set::{FingerprintSet, FingerprintSetBuilder, StoredBits};
 pub use removal::RemovalCause;
 pub use seen_set::{SeenSet, SeenSetBuilder};
 pub use set_engine::SetEngine;
+pub use snapshot::{SnapshotEntry, SnapshotInfo};
+pub use snapshot_format::{SnapshotError, SnapshotKind};
 pub use stats::Stats;
 
 /// The README's examples, compiled and run as doc tests.

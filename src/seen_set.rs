@@ -11,6 +11,8 @@ use crate::builder::{CacheBuilder, DefaultHasher};
 use crate::clock::ManualClock;
 use crate::removal::RemovalCause;
 use crate::set_engine::SetEngine;
+#[cfg(feature = "serde")]
+use crate::snapshot_format::SnapshotError;
 
 /// A concurrent set of recently seen keys, bounded by capacity and by time: the
 /// replacement for an unbounded `HashSet<String>` used to drop duplicate events.
@@ -244,8 +246,63 @@ impl<K, S> SeenSetBuilder<K, S> {
     /// ```
     pub fn build(self) -> SeenSet<K, S> {
         SeenSet {
-            engine: SetEngine::new(self.inner.build()),
+            engine: SetEngine::new(self.inner.build(), 0),
         }
+    }
+
+    /// Builds the set from a snapshot written by
+    /// [`save_snapshot`](crate::SetEngine::save_snapshot) (feature `serde`), with
+    /// this builder's options: its keys in their recency order, each with what
+    /// was left of its window when it was saved, less the time since (a key whose
+    /// window ended is left out). Into fewer shards or a smaller capacity, the
+    /// least recently seen are left out. See
+    /// [`CacheBuilder::build_from_snapshot`] for what a bad input returns:
+    /// nothing is loaded from it.
+    ///
+    /// ```
+    /// use ttlru::SeenSet;
+    ///
+    /// let seen: SeenSet<String> = SeenSet::new(1_000);
+    /// seen.insert("evt-1".to_string());
+    /// let mut bytes = Vec::new();
+    /// seen.save_snapshot(&mut bytes).unwrap();
+    /// let restored: SeenSet<String> = SeenSet::builder().build_from_snapshot(&bytes[..]).unwrap();
+    /// assert!(!restored.insert("evt-1".to_string())); // still a duplicate
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn build_from_snapshot(
+        self,
+        reader: impl std::io::Read,
+    ) -> Result<SeenSet<K, S>, SnapshotError>
+    where
+        K: Hash + Eq + serde::de::DeserializeOwned,
+        S: BuildHasher,
+    {
+        let cache = self
+            .inner
+            .build_from_snapshot_of(reader, crate::SnapshotKind::SeenSet)?;
+        Ok(SeenSet {
+            engine: SetEngine::new(cache, 0),
+        })
+    }
+
+    /// [`build_from_snapshot`](Self::build_from_snapshot) from a file, such as one
+    /// written by [`save_snapshot_to`](crate::SetEngine::save_snapshot_to).
+    ///
+    /// ```
+    /// let missing = ttlru::SeenSet::<String>::builder().build_from_snapshot_file("/nonexistent/ttlru.snapshot");
+    /// assert!(matches!(missing, Err(ttlru::SnapshotError::Io(_))));
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn build_from_snapshot_file(
+        self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<SeenSet<K, S>, SnapshotError>
+    where
+        K: Hash + Eq + serde::de::DeserializeOwned,
+        S: BuildHasher,
+    {
+        self.build_from_snapshot(crate::snapshot_file::open(path.as_ref())?)
     }
 
     fn map(self, change: impl FnOnce(CacheBuilder<K, (), S>) -> CacheBuilder<K, (), S>) -> Self {

@@ -4,9 +4,13 @@
 //! (and document) each of them once. Both sets dereference to it.
 
 use std::fmt;
+use std::io::Write;
+use std::path::Path;
 
 use crate::builder::DefaultHasher;
 use crate::cache::Cache;
+use crate::snapshot::{self, SnapshotEntry, SnapshotInfo};
+use crate::snapshot_format::SnapshotError;
 use crate::stats::Stats;
 
 /// The operations every seen set shares: size, clearing, purging, statistics.
@@ -25,11 +29,16 @@ use crate::stats::Stats;
 /// ```
 pub struct SetEngine<E, S = DefaultHasher> {
     pub(crate) cache: Cache<E, (), S>,
+    /// A `FingerprintSet`'s key (0 for a `SeenSet`): snapshots carry it.
+    pub(crate) fingerprint_key: u128,
 }
 
 impl<E, S> SetEngine<E, S> {
-    pub(crate) fn new(cache: Cache<E, (), S>) -> Self {
-        SetEngine { cache }
+    pub(crate) fn new(cache: Cache<E, (), S>, fingerprint_key: u128) -> Self {
+        SetEngine {
+            cache,
+            fingerprint_key,
+        }
     }
 
     /// The number of keys held, including expired ones not yet purged (they are
@@ -134,6 +143,68 @@ impl<E, S> SetEngine<E, S> {
     /// ```
     pub fn shard_count(&self) -> usize {
         self.cache.shard_count()
+    }
+}
+
+impl<E: SnapshotEntry, S> SetEngine<E, S> {
+    /// Writes a snapshot of the set to `writer`: every live key (or fingerprint)
+    /// with its deadlines as wall-clock time, in recency order. Shard by shard,
+    /// each copied under its own lock and written after it is released, so
+    /// writers to other shards never wait and one shard waits only for its copy
+    /// ([`SnapshotInfo::longest_lock_hold`]). Under concurrent writes each shard
+    /// is saved as it was at one instant; a key present for the whole save is
+    /// always in it. A `SeenSet` needs the `serde` feature (keys
+    /// `Serialize + DeserializeOwned + Clone`); a `FingerprintSet` needs none,
+    /// and its snapshot carries its fingerprint key: keep the file private.
+    ///
+    /// ```
+    /// use ttlru::FingerprintSet;
+    ///
+    /// let seen: FingerprintSet<str> = FingerprintSet::new(1_000);
+    /// seen.insert("evt-1");
+    /// let mut bytes = Vec::new();
+    /// seen.save_snapshot(&mut bytes).unwrap();
+    /// let restored: FingerprintSet<str> =
+    ///     FingerprintSet::builder().max_capacity(1_000).build_from_snapshot(&bytes[..]).unwrap();
+    /// assert!(!restored.insert("evt-1")); // still a duplicate
+    /// ```
+    pub fn save_snapshot<W: Write>(&self, writer: W) -> Result<SnapshotInfo, SnapshotError> {
+        let (info, _) = snapshot::save(
+            self.cache.store(),
+            E::KIND,
+            self.fingerprint_key,
+            writer,
+            |hash, entry, (), out| entry.encode(hash, out),
+        )?;
+        Ok(info)
+    }
+
+    /// [`save_snapshot`](Self::save_snapshot) to a file, crash-safe: written to a
+    /// temporary file beside `path` (owner-only, mode 0600 on unix), synced,
+    /// renamed over `path`, and the directory synced. A crash or an error at any
+    /// point leaves the previous file (or none) or the new one, never a torn one.
+    ///
+    /// ```
+    /// use ttlru::FingerprintSet;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ttlru-doc-{}.snapshot", std::process::id()));
+    /// let seen: FingerprintSet<str> = FingerprintSet::new(1_000);
+    /// seen.insert("evt-1");
+    /// let info = seen.save_snapshot_to(&path).unwrap();
+    /// assert_eq!(info.entries, 1);
+    /// let restored: FingerprintSet<str> =
+    ///     FingerprintSet::builder().build_from_snapshot_file(&path).unwrap();
+    /// assert!(restored.contains("evt-1"));
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn save_snapshot_to(&self, path: impl AsRef<Path>) -> Result<SnapshotInfo, SnapshotError> {
+        snapshot::save_to_path(
+            self.cache.store(),
+            E::KIND,
+            self.fingerprint_key,
+            path.as_ref(),
+            |hash, entry, (), out| entry.encode(hash, out),
+        )
     }
 }
 

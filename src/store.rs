@@ -54,6 +54,8 @@ pub(crate) struct Store<K, V> {
     expiry_in_use: AtomicBool,
     weigher: Option<Weigher<K, V>>,
     listener: Option<Listener<K, V>>,
+    /// Whether entries have a time to idle, so a snapshot keeps write deadlines.
+    time_to_idle: bool,
 }
 
 /// Spreads a user hash so that both its top bits (the shard) and its low 32 bits
@@ -97,7 +99,12 @@ impl<K, V> Store<K, V> {
             expiry_in_use: AtomicBool::new(expires),
             weigher,
             listener,
+            time_to_idle: policy.time_to_idle.is_some(),
         }
+    }
+
+    pub(crate) fn has_time_to_idle(&self) -> bool {
+        self.time_to_idle
     }
 
     pub(crate) fn shard_count(&self) -> usize {
@@ -351,6 +358,71 @@ impl<K, V> Store<K, V> {
         }
         self.deliver(&mut removed);
         returned
+    }
+
+    /// The clock's time, whether or not any entry has a deadline yet.
+    pub(crate) fn clock_now(&self) -> u64 {
+        self.clock.now_millis()
+    }
+
+    /// Calls `copy` with each live entry of one shard, least recently used first,
+    /// under the shard's lock, and returns how long the lock was held: a snapshot
+    /// copies one shard at a time, so writers to other shards never wait.
+    pub(crate) fn copy_shard(
+        &self,
+        shard: usize,
+        copy: impl FnMut(u32, &K, &V, u64, u64),
+    ) -> std::time::Duration {
+        let now = self.clock.now_millis();
+        let guard = self.slots[shard].shard.lock();
+        let locked_at = std::time::Instant::now();
+        // `observe` would need the lock exclusively for a write; the shard's own
+        // latest time is never behind `now` by more than a clock read.
+        guard.for_each_live_oldest_first(now, copy);
+        let held = locked_at.elapsed();
+        drop(guard);
+        held
+    }
+
+    /// Puts back one entry read from a snapshot, as the most recently used of its
+    /// shard, with the deadlines given (clock time). A key already there is
+    /// replaced. What this evicts or drops is not reported to the listener: it
+    /// never was in this set as far as its users could see.
+    pub(crate) fn restore_entry(
+        &self,
+        route: Route,
+        key: K,
+        value: V,
+        deadlines: (u64, u64),
+        now: u64,
+    ) where
+        K: Eq,
+    {
+        if deadlines.1 != crate::deadline::NEVER {
+            self.note_expiry_in_use();
+        }
+        let weight = self.weigh(&key, &value);
+        let slot = &self.slots[route.shard];
+        let mut removed = RemovedEntries::new();
+        let mut shard = slot.shard.lock();
+        let now = shard.observe(now);
+        if let Some((old_key, old_value)) =
+            shard.remove(route.hash, |k| *k == key, now, &mut removed)
+        {
+            removed.push(route.hash, old_key, old_value, RemovalCause::Replaced);
+        }
+        shard.insert_with_deadlines(route.hash, key, value, weight, deadlines, now, &mut removed);
+        slot.len.store(shard.len(), Ordering::Relaxed);
+        drop(shard);
+        // Dropped here, unlocked, like every removed entry.
+        drop(removed);
+    }
+
+    /// Zeroes every shard's counters: a restored set starts its statistics afresh.
+    pub(crate) fn reset_counters(&self) {
+        for slot in self.slots.iter() {
+            slot.shard.lock().reset_counters();
+        }
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -1,0 +1,468 @@
+//! Saving a store to a snapshot and rebuilding one from it: shard by shard
+//! copying under each lock, wall-clock deadlines, and restoring in recency order.
+//!
+//! What a snapshot taken under concurrent writes contains: each shard as it was
+//! at one instant (the moment its lock was taken), shards one after the other.
+//! An entry present in its shard for the whole save is always in it; one
+//! inserted or removed during the save may or may not be.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::deadline::NEVER;
+use crate::fingerprint::random_key;
+use crate::fingerprint_set::{StoredBits, join};
+use crate::snapshot_file;
+use crate::snapshot_format::{
+    FLAG_WRITE_DEADLINES, Header, LATEST_WALL_DEADLINE, Payload, SnapshotError, SnapshotKind,
+    SnapshotReader, SnapshotWriter, put_deadlines, take_deadlines,
+};
+use crate::store::{Route, Store};
+
+/// What a set stores per entry, and how it is written to a snapshot: implemented
+/// for a [`FingerprintSet`](crate::FingerprintSet)'s fingerprints and, with the
+/// `serde` feature, for every key that is `Serialize + DeserializeOwned + Clone`.
+/// Sealed: nothing outside this crate implements it.
+///
+/// ```
+/// fn saves<E: ttlru::SnapshotEntry>(_: &ttlru::SetEngine<E>) {}
+/// saves(&*ttlru::FingerprintSet::<str>::new(10));
+/// ```
+pub trait SnapshotEntry: Clone + sealed::Sealed {
+    /// The kind of snapshot a set of these writes.
+    #[doc(hidden)]
+    const KIND: SnapshotKind;
+    /// Appends this entry (whose table hash is `hash`) to a block.
+    #[doc(hidden)]
+    fn encode(&self, hash: u32, out: &mut Vec<u8>) -> Result<(), SnapshotError>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+impl sealed::Sealed for StoredBits {}
+
+impl SnapshotEntry for StoredBits {
+    const KIND: SnapshotKind = SnapshotKind::FingerprintSet;
+
+    fn encode(&self, hash: u32, out: &mut Vec<u8>) -> Result<(), SnapshotError> {
+        out.extend_from_slice(&join(hash, self).to_le_bytes());
+        Ok(())
+    }
+}
+
+/// A fingerprint entry as a block holds it: 16 bytes, little-endian.
+pub(crate) fn decode_fingerprint(payload: &mut Payload<'_>) -> Result<u128, SnapshotError> {
+    Ok(u128::from_le_bytes(payload.bytes::<16>()?))
+}
+
+#[cfg(feature = "serde")]
+impl<K: serde::Serialize + serde::de::DeserializeOwned + Clone> sealed::Sealed for K {}
+
+#[cfg(feature = "serde")]
+impl<K: serde::Serialize + serde::de::DeserializeOwned + Clone> SnapshotEntry for K {
+    const KIND: SnapshotKind = SnapshotKind::SeenSet;
+
+    fn encode(&self, _hash: u32, out: &mut Vec<u8>) -> Result<(), SnapshotError> {
+        encode_serde(self, out)
+    }
+}
+
+/// Appends `value` in postcard's encoding.
+#[cfg(feature = "serde")]
+pub(crate) fn encode_serde<T: serde::Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), SnapshotError> {
+    let buffer = std::mem::take(out);
+    *out = postcard::to_extend(value, buffer)
+        .map_err(|error| SnapshotError::Encode(error.to_string()))?;
+    Ok(())
+}
+
+/// Reads one postcard-encoded value.
+#[cfg(feature = "serde")]
+pub(crate) fn decode_serde<T: serde::de::DeserializeOwned>(
+    payload: &mut Payload<'_>,
+) -> Result<T, SnapshotError> {
+    let (value, rest) = postcard::take_from_bytes(payload.rest)
+        .map_err(|error| SnapshotError::Decode(error.to_string()))?;
+    payload.rest = rest;
+    Ok(value)
+}
+
+/// [`save`] to a file, atomically (see [`crate::snapshot_file`]).
+pub(crate) fn save_to_path<K: Clone, V: Clone>(
+    store: &Store<K, V>,
+    kind: SnapshotKind,
+    fingerprint_key: u128,
+    path: &Path,
+    encode: impl FnMut(u32, &K, &V, &mut Vec<u8>) -> Result<(), SnapshotError>,
+) -> Result<SnapshotInfo, SnapshotError> {
+    let started = Instant::now();
+    let mut info = snapshot_file::write_atomically(path, |writer| {
+        save(store, kind, fingerprint_key, writer, encode)
+    })?;
+    info.duration = started.elapsed();
+    Ok(info)
+}
+
+/// Entries per block: small enough that a block is cheap to hold and check,
+/// large enough that headers and checksums cost under 0.1 % of a block.
+const BLOCK_ENTRIES: usize = 4096;
+
+/// What a save wrote, and how long it held locks.
+///
+/// ```
+/// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(100);
+/// seen.insert("a");
+/// let mut bytes = Vec::new();
+/// let info = seen.save_snapshot(&mut bytes).unwrap();
+/// assert_eq!(info.entries, 1);
+/// assert_eq!(info.bytes, bytes.len() as u64);
+/// assert!(info.longest_lock_hold <= info.duration);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SnapshotInfo {
+    /// Entries written (live ones: expired entries are left out).
+    pub entries: u64,
+    /// Bytes written, header and trailer included.
+    pub bytes: u64,
+    /// Shards walked (each locked once, alone).
+    pub shards: usize,
+    /// The longest time one shard stayed locked while its entries were copied:
+    /// the longest a writer to that shard could have waited for the save.
+    pub longest_lock_hold: Duration,
+    /// The whole save, writing and syncing included.
+    pub duration: Duration,
+}
+
+/// Converts a store's clock time to wall-clock milliseconds since the unix epoch
+/// and back, from one reading of each, so time that passes between a save and a
+/// restore (a restart's downtime) counts against every deadline.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WallClock {
+    wall_now: u64,
+    local_now: u64,
+}
+
+impl WallClock {
+    pub(crate) fn read<K, V>(store: &Store<K, V>) -> Self {
+        let wall_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
+        WallClock {
+            wall_now,
+            local_now: store.clock_now(),
+        }
+    }
+
+    /// A clock deadline as wall time; `NEVER` for none (or one too far to write).
+    fn to_wall(self, local: u64) -> u64 {
+        if local == NEVER {
+            return NEVER;
+        }
+        let wall = self
+            .wall_now
+            .saturating_add(local.saturating_sub(self.local_now));
+        if wall >= LATEST_WALL_DEADLINE {
+            NEVER
+        } else {
+            wall
+        }
+    }
+
+    /// A wall deadline as clock time, or `None` if it has passed.
+    fn to_local(self, wall: u64) -> Option<u64> {
+        if wall == NEVER {
+            Some(NEVER)
+        } else if wall <= self.wall_now {
+            None
+        } else {
+            Some(self.local_now.saturating_add(wall - self.wall_now))
+        }
+    }
+}
+
+/// Writes a snapshot of `store`. `encode` appends an entry's key (and value)
+/// after its deadlines; it runs outside every lock.
+pub(crate) fn save<K: Clone, V: Clone, W: Write>(
+    store: &Store<K, V>,
+    kind: SnapshotKind,
+    fingerprint_key: u128,
+    writer: W,
+    mut encode: impl FnMut(u32, &K, &V, &mut Vec<u8>) -> Result<(), SnapshotError>,
+) -> Result<(SnapshotInfo, W), SnapshotError> {
+    let started = Instant::now();
+    let clock = WallClock::read(store);
+    let with_write_deadlines = store.has_time_to_idle();
+    let header = Header {
+        kind,
+        flags: if with_write_deadlines {
+            FLAG_WRITE_DEADLINES
+        } else {
+            0
+        },
+        shards: u32::try_from(store.shard_count()).expect("at most 65 536 shards"),
+        snapshot_id: random_key() as u64,
+        saved_at: clock.wall_now,
+        fingerprint_key,
+    };
+    let mut out = SnapshotWriter::begin(writer, &header)?;
+    let mut longest_lock_hold = Duration::ZERO;
+    let mut copied: Vec<(u32, K, V, u64, u64)> = Vec::new();
+    let mut payload = Vec::new();
+    for shard in 0..store.shard_count() {
+        copied.clear();
+        // Clones only, under the lock: user `Serialize` code runs after it is
+        // released, so it can neither stall writers nor deadlock on this set.
+        let held = store.copy_shard(shard, |hash, key, value, deadline, write_deadline| {
+            copied.push((hash, key.clone(), value.clone(), deadline, write_deadline));
+        });
+        longest_lock_hold = longest_lock_hold.max(held);
+        for chunk in copied.chunks(BLOCK_ENTRIES) {
+            let base = chunk
+                .iter()
+                .map(|entry| clock.to_wall(entry.3))
+                .min()
+                .filter(|&base| base != NEVER)
+                .unwrap_or(0);
+            payload.clear();
+            for (hash, key, value, deadline, write_deadline) in chunk {
+                let write_deadline = with_write_deadlines.then(|| clock.to_wall(*write_deadline));
+                put_deadlines(&mut payload, base, clock.to_wall(*deadline), write_deadline);
+                encode(*hash, key, value, &mut payload)?;
+            }
+            out.block(shard as u32, chunk.len() as u32, base, &payload)?;
+        }
+    }
+    let (entries, bytes, writer) = out.finish()?;
+    let info = SnapshotInfo {
+        entries,
+        bytes,
+        shards: store.shard_count(),
+        longest_lock_hold,
+        duration: started.elapsed(),
+    };
+    Ok((info, writer))
+}
+
+/// One entry read back: what `decode` made of it, and its wall-clock deadlines.
+pub(crate) struct Decoded<T> {
+    item: T,
+    deadline: u64,
+    write_deadline: u64,
+}
+
+/// A snapshot read and verified to its trailer, not yet loaded anywhere: its
+/// header, and per shard its entries, least recently used first.
+pub(crate) struct Verified<T> {
+    pub(crate) header: Header,
+    shards: Vec<Vec<Decoded<T>>>,
+}
+
+/// Reads a whole snapshot of `expected` kind. Nothing is returned unless every
+/// block and the trailer check out, so a bad file never loads in part.
+pub(crate) fn read<R: Read, T>(
+    reader: R,
+    expected: SnapshotKind,
+    mut decode: impl FnMut(&mut Payload<'_>) -> Result<T, SnapshotError>,
+) -> Result<Verified<T>, SnapshotError> {
+    let mut reader = SnapshotReader::open(reader)?;
+    let header = *reader.header();
+    if header.kind != expected {
+        return Err(SnapshotError::WrongKind {
+            found: header.kind,
+            expected,
+        });
+    }
+    let mut shards: Vec<Vec<Decoded<T>>> = Vec::new();
+    let mut current_shard = None;
+    while let Some(block) = reader.next_block()? {
+        // Every entry takes at least one byte, so a count beyond the payload's
+        // length is a lie (and must not size anything).
+        if block.entries as usize > block.payload.len() {
+            return Err(SnapshotError::Corrupt("more entries than bytes"));
+        }
+        if current_shard != Some(block.shard) {
+            current_shard = Some(block.shard);
+            shards.push(Vec::new());
+        }
+        let entries = shards.last_mut().expect("pushed above");
+        let mut payload = Payload {
+            rest: &block.payload,
+        };
+        for _ in 0..block.entries {
+            let (deadline, write_deadline) = take_deadlines(
+                &mut payload,
+                block.base_deadline,
+                header.has_write_deadlines(),
+            )?;
+            let item = decode(&mut payload)?;
+            entries.push(Decoded {
+                item,
+                deadline,
+                write_deadline,
+            });
+        }
+        if !payload.rest.is_empty() {
+            return Err(SnapshotError::Corrupt("bytes after a block's entries"));
+        }
+    }
+    Ok(Verified { header, shards })
+}
+
+/// A shard's place in the merge: the relative position (`position / len`) of its
+/// next entry, compared exactly by cross-multiplying.
+struct Cursor {
+    position: u64,
+    len: u64,
+    shard: usize,
+}
+
+impl Cursor {
+    fn rank(&self, other: &Cursor) -> Ordering {
+        (u128::from(self.position) * u128::from(other.len))
+            .cmp(&(u128::from(other.position) * u128::from(self.len)))
+            .then(self.shard.cmp(&other.shard))
+    }
+}
+
+impl PartialEq for Cursor {
+    fn eq(&self, other: &Self) -> bool {
+        self.rank(other) == Ordering::Equal
+    }
+}
+impl Eq for Cursor {}
+impl PartialOrd for Cursor {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Cursor {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.rank(other)
+    }
+}
+
+impl<T> Verified<T> {
+    /// Every entry, least recently used first. Within a saved shard the order is
+    /// exact; across shards (whose relative recency was never recorded) they are
+    /// interleaved by relative position, so when the entries go into fewer or
+    /// smaller shards, each saved shard loses its least recent ones alike.
+    fn oldest_first(self) -> impl Iterator<Item = Decoded<T>> {
+        let mut queues: Vec<std::vec::IntoIter<Decoded<T>>> =
+            self.shards.into_iter().map(Vec::into_iter).collect();
+        let mut heap: BinaryHeap<Reverse<Cursor>> = queues
+            .iter()
+            .enumerate()
+            .filter(|(_, queue)| queue.len() > 0)
+            .map(|(shard, queue)| {
+                Reverse(Cursor {
+                    position: 0,
+                    len: queue.len() as u64,
+                    shard,
+                })
+            })
+            .collect();
+        std::iter::from_fn(move || {
+            let Reverse(mut cursor) = heap.pop()?;
+            let entry = queues[cursor.shard]
+                .next()
+                .expect("a queued shard has entries");
+            cursor.position += 1;
+            if cursor.position < cursor.len {
+                heap.push(Reverse(cursor));
+            }
+            Some(entry)
+        })
+    }
+
+    /// Loads every entry whose deadline has not passed into `store` (which no one
+    /// else uses yet), least recent first, so each shard ends in the saved order
+    /// and a smaller capacity leaves out the least recent. `split` turns an item
+    /// into its route, key and value.
+    pub(crate) fn restore_into<K: Eq, V>(
+        self,
+        store: &Store<K, V>,
+        mut split: impl FnMut(T) -> (Route, K, V),
+    ) {
+        let clock = WallClock::read(store);
+        for entry in self.oldest_first() {
+            let Some(deadline) = clock.to_local(entry.deadline) else {
+                continue;
+            };
+            let write_deadline = clock.to_local(entry.write_deadline).unwrap_or(deadline);
+            let (route, key, value) = split(entry.item);
+            store.restore_entry(
+                route,
+                key,
+                value,
+                (write_deadline, deadline),
+                clock.local_now,
+            );
+        }
+        store.reset_counters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoded(shard: usize, len: usize) -> Vec<Decoded<(usize, usize)>> {
+        (0..len)
+            .map(|i| Decoded {
+                item: (shard, i),
+                deadline: NEVER,
+                write_deadline: NEVER,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merging_keeps_each_shards_order_and_interleaves_by_relative_position() {
+        let verified = Verified {
+            header: Header {
+                kind: SnapshotKind::SeenSet,
+                flags: 0,
+                shards: 2,
+                snapshot_id: 0,
+                saved_at: 0,
+                fingerprint_key: 0,
+            },
+            shards: vec![decoded(0, 4), decoded(1, 2)],
+        };
+        let order: Vec<(usize, usize)> = verified.oldest_first().map(|entry| entry.item).collect();
+        assert_eq!(order, [(0, 0), (1, 0), (0, 1), (0, 2), (1, 1), (0, 3)]);
+    }
+
+    #[test]
+    fn wall_clock_conversion_counts_downtime() {
+        let clock = WallClock {
+            wall_now: 1_000_000,
+            local_now: 50,
+        };
+        assert_eq!(clock.to_wall(NEVER), NEVER);
+        assert_eq!(clock.to_wall(150), 1_000_100);
+        assert_eq!(clock.to_wall(u64::MAX - 1), NEVER, "too far is never");
+        let later = WallClock {
+            wall_now: 1_000_060,
+            local_now: 7,
+        };
+        assert_eq!(
+            later.to_local(1_000_100),
+            Some(47),
+            "40 ms left after 60 ms down"
+        );
+        assert_eq!(later.to_local(1_000_060), None);
+        assert_eq!(later.to_local(NEVER), Some(NEVER));
+    }
+}
