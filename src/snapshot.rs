@@ -312,8 +312,12 @@ pub(crate) fn read<R: Read, T>(
                 write_deadline,
             });
         }
+        // The checksum held, so bytes left over mean the entries were read as
+        // other types than they were written as.
         if !payload.rest.is_empty() {
-            return Err(SnapshotError::Corrupt("bytes after a block's entries"));
+            return Err(SnapshotError::Decode(
+                "entries do not fill their block: written for other key or value types?".into(),
+            ));
         }
     }
     Ok(Verified { header, shards })
