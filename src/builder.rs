@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::clock::{Clock, ManualClock, duration_to_millis};
+use crate::persistence::PersistenceStart;
 use crate::removal::{Listener, RemovalCause};
 use crate::shard::Policy;
 #[cfg(feature = "serde")]
@@ -142,6 +143,7 @@ pub struct CacheBuilder<K, V, S = DefaultHasher> {
     pub(crate) weigher: Option<Weigher<K, V>>,
     pub(crate) listener: Option<Listener<K, V>>,
     pub(crate) sweeper: Option<SweeperStart<K, V>>,
+    pub(crate) persistence: Option<PersistenceStart<K, V>>,
     pub(crate) _types: PhantomData<fn(K, V)>,
 }
 
@@ -153,6 +155,7 @@ impl<K, V> CacheBuilder<K, V> {
             weigher: None,
             listener: None,
             sweeper: None,
+            persistence: None,
             _types: PhantomData,
         }
     }
@@ -282,6 +285,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             weigher: self.weigher,
             listener: self.listener,
             sweeper: self.sweeper,
+            persistence: self.persistence,
             _types: PhantomData,
         }
     }
@@ -369,6 +373,48 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self
     }
 
+    /// Saves a snapshot of the cache to `path` every `every` on a background
+    /// thread, and once more when the cache is dropped (feature `serde`): the
+    /// service restart recipe is to build with
+    /// [`build_from_snapshot_file`](Self::build_from_snapshot_file) at start and
+    /// this option, so a restart loses at most `every` of writes (none on a clean
+    /// shutdown). Each save is crash-safe (see [`Cache::save_snapshot_to`]).
+    /// Saves and failures are counted in [`Stats::snapshots_saved`] and
+    /// [`Stats::snapshot_failures`]; a failure leaves the previous file in place.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ttlru::Cache;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ttlru-persist-doc-{}.snapshot", std::process::id()));
+    /// let cache: Cache<u32, u32> = Cache::builder()
+    ///     .persist_to(&path, Duration::from_secs(60))
+    ///     .build();
+    /// cache.insert(1, 1);
+    /// drop(cache); // saves once more
+    /// let restored: Cache<u32, u32> = Cache::builder().build_from_snapshot_file(&path).unwrap();
+    /// assert_eq!(restored.get(&1), Some(1));
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    ///
+    /// [`Stats::snapshots_saved`]: crate::Stats::snapshots_saved
+    /// [`Stats::snapshot_failures`]: crate::Stats::snapshot_failures
+    #[cfg(feature = "serde")]
+    pub fn persist_to(mut self, path: impl Into<std::path::PathBuf>, every: Duration) -> Self
+    where
+        K: serde::Serialize + Clone + Send + Sync + 'static,
+        V: serde::Serialize + Clone + Send + Sync + 'static,
+    {
+        self.persistence = Some(crate::persistence::start(
+            SnapshotKind::Cache,
+            0,
+            path.into(),
+            every,
+            snapshot::encode_cache_entry,
+        ));
+        self
+    }
+
     /// Builds the cache.
     ///
     /// ```
@@ -376,11 +422,23 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert!(cache.is_empty());
     /// ```
     pub fn build(self) -> Cache<K, V, S> {
+        let (mut cache, persistence) = self.build_without_persistence();
+        cache.start_persistence(persistence);
+        cache
+    }
+
+    /// The cache, and the background saver to start once it holds what it should.
+    pub(crate) fn build_without_persistence(
+        self,
+    ) -> (Cache<K, V, S>, Option<PersistenceStart<K, V>>) {
         let store = Arc::new(Store::new(
             self.options.store_config(self.weigher, self.listener),
         ));
         let sweeper = self.sweeper.map(|start| start(&store));
-        Cache::from_parts(store, self.hasher, sweeper)
+        (
+            Cache::from_parts(store, self.hasher, sweeper),
+            self.persistence,
+        )
     }
 }
 
@@ -444,10 +502,11 @@ where
         kind: SnapshotKind,
     ) -> Result<Cache<K, V, S>, SnapshotError> {
         let verified = snapshot::read(reader, kind, snapshot::decode_serde::<(K, V)>)?;
-        let cache = self.build();
+        let (mut cache, persistence) = self.build_without_persistence();
         verified.restore_into(cache.store(), |(key, value)| {
             (cache.route(&key), key, value)
         });
+        cache.start_persistence(persistence);
         Ok(cache)
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::builder::{CacheBuilder, DefaultHasher};
 use crate::clock::duration_to_millis;
+use crate::persistence::PersistenceStart;
 #[cfg(feature = "serde")]
 use crate::snapshot::{self, SnapshotInfo};
 #[cfg(feature = "serde")]
@@ -51,6 +52,8 @@ pub struct Cache<K, V, S = DefaultHasher> {
     hasher: S,
     // Declared last: dropped (stopped and joined) after nothing else needs it.
     _sweeper: Option<Sweeper>,
+    // Stopped after the sweeper: its last save runs as it stops.
+    _persistence: Option<Sweeper>,
 }
 
 impl<K, V> Cache<K, V> {
@@ -101,7 +104,14 @@ impl<K, V, S> Cache<K, V, S> {
             store,
             hasher,
             _sweeper: sweeper,
+            _persistence: None,
         }
+    }
+
+    /// Starts saving snapshots in the background, once the cache holds what it
+    /// should (after a restore, so a half-loaded cache is never saved).
+    pub(crate) fn start_persistence(&mut self, start: Option<PersistenceStart<K, V>>) {
+        self._persistence = start.map(|start| start(&self.store));
     }
 
     /// The number of entries held, including expired ones not yet purged (they are
@@ -391,7 +401,7 @@ where
             SnapshotKind::Cache,
             0,
             writer,
-            |_, key, value, out| snapshot::encode_serde(&(key, value), out),
+            snapshot::encode_cache_entry,
         )?;
         Ok(info)
     }
@@ -418,7 +428,7 @@ where
             SnapshotKind::Cache,
             0,
             path.as_ref(),
-            |_, key, value, out| snapshot::encode_serde(&(key, value), out),
+            snapshot::encode_cache_entry,
         )
     }
 }

@@ -7,12 +7,13 @@ use std::hash::Hash;
 use std::io::Read;
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::builder::CacheBuilder;
 use crate::clock::{ManualClock, duration_to_millis};
 use crate::fingerprint::{keyed_fingerprint, random_key};
+use crate::persistence::{self, PersistenceStart};
 use crate::removal::RemovalCause;
 use crate::set_engine::SetEngine;
 use crate::snapshot;
@@ -96,6 +97,8 @@ pub struct FingerprintSet<K: ?Sized> {
 pub struct FingerprintSetBuilder<K: ?Sized> {
     inner: CacheBuilder<StoredBits, ()>,
     key: Option<u128>,
+    /// `persist_to`: started at build, once the key is known.
+    persist: Option<(PathBuf, Duration)>,
     _keys: PhantomData<fn(&K)>,
 }
 
@@ -115,6 +118,7 @@ impl<K: ?Sized> FingerprintSet<K> {
         FingerprintSetBuilder {
             inner: CacheBuilder::new(),
             key: None,
+            persist: None,
             _keys: PhantomData,
         }
     }
@@ -255,6 +259,36 @@ impl<K: ?Sized> FingerprintSetBuilder<K> {
         self
     }
 
+    /// Saves a snapshot of the set to `path` every `every` on a background
+    /// thread, and once more when the set is dropped. The restart recipe for a
+    /// service: build with [`build_from_snapshot_file`](Self::build_from_snapshot_file)
+    /// at start (falling back to [`build`](Self::build) when there is no file
+    /// yet) and this option; a restart then forgets at most `every` of
+    /// sightings, and none on a clean shutdown. Each save is crash-safe (see
+    /// [`save_snapshot_to`](SetEngine::save_snapshot_to)). Saves and failures are
+    /// counted in [`Stats::snapshots_saved`](crate::Stats::snapshots_saved) and
+    /// [`Stats::snapshot_failures`](crate::Stats::snapshot_failures); a failure
+    /// leaves the previous file in place.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ttlru::FingerprintSet;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ttlru-fp-persist-doc-{}.snapshot", std::process::id()));
+    /// let seen: FingerprintSet<str> = FingerprintSet::builder()
+    ///     .persist_to(&path, Duration::from_secs(60))
+    ///     .build();
+    /// seen.insert("evt-1");
+    /// drop(seen); // saves once more
+    /// let restored: FingerprintSet<str> = FingerprintSet::builder().build_from_snapshot_file(&path).unwrap();
+    /// assert!(restored.contains("evt-1"));
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn persist_to(mut self, path: impl Into<PathBuf>, every: Duration) -> Self {
+        self.persist = Some((path.into(), every));
+        self
+    }
+
     /// Builds the set.
     ///
     /// ```
@@ -262,11 +296,31 @@ impl<K: ?Sized> FingerprintSetBuilder<K> {
     /// assert!(seen.is_empty());
     /// ```
     pub fn build(self) -> FingerprintSet<K> {
+        let (mut set, persistence) = self.build_without_persistence();
+        set.engine.cache.start_persistence(persistence);
+        set
+    }
+
+    /// The set, and the background saver to start once it holds what it should.
+    fn build_without_persistence(
+        self,
+    ) -> (FingerprintSet<K>, Option<PersistenceStart<StoredBits, ()>>) {
         let key = self.key.unwrap_or_else(random_key);
-        FingerprintSet {
-            engine: SetEngine::new(self.inner.build(), key),
+        let persistence = self.persist.map(|(path, every)| {
+            persistence::start(
+                SnapshotKind::FingerprintSet,
+                key,
+                path,
+                every,
+                snapshot::encode_set_entry,
+            )
+        });
+        let (cache, _) = self.inner.build_without_persistence();
+        let set = FingerprintSet {
+            engine: SetEngine::new(cache, key),
             _keys: PhantomData,
-        }
+        };
+        (set, persistence)
     }
 
     /// Builds the set from a snapshot written by
@@ -313,12 +367,13 @@ impl<K: ?Sized> FingerprintSetBuilder<K> {
         if self.key.is_some_and(|given| given != key) {
             return Err(SnapshotError::KeyMismatch);
         }
-        let set = self.fingerprint_key(key).build();
+        let (mut set, persistence) = self.fingerprint_key(key).build_without_persistence();
         let store = set.engine.cache.store();
         verified.restore_into(store, |fingerprint| {
             let (shard_bits, hash, stored) = split(fingerprint);
             (store.route_parts(shard_bits, hash), stored, ())
         });
+        set.engine.cache.start_persistence(persistence);
         Ok(set)
     }
 

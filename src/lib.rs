@@ -61,6 +61,7 @@ mod deadline;
 mod fingerprint;
 mod fingerprint_set;
 mod in_flight;
+mod persistence;
 mod removal;
 mod seen_set;
 mod set_engine;

@@ -238,6 +238,41 @@ impl<K, S> SeenSetBuilder<K, S> {
         self.map(|inner| inner.background_sweeper(every))
     }
 
+    /// Saves a snapshot of the set to `path` every `every` on a background
+    /// thread, and once more when the set is dropped (feature `serde`). See
+    /// [`CacheBuilder::persist_to`]: the same restart recipe, counters and
+    /// guarantees.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ttlru::SeenSet;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ttlru-seen-persist-doc-{}.snapshot", std::process::id()));
+    /// let seen: SeenSet<String> = SeenSet::builder().persist_to(&path, Duration::from_secs(60)).build();
+    /// seen.insert("evt-1".to_string());
+    /// drop(seen); // saves once more
+    /// let restored: SeenSet<String> = SeenSet::builder().build_from_snapshot_file(&path).unwrap();
+    /// assert!(restored.contains("evt-1"));
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn persist_to(self, path: impl Into<std::path::PathBuf>, every: Duration) -> Self
+    where
+        K: crate::SnapshotEntry + Send + Sync + 'static,
+    {
+        let path = path.into();
+        self.map(|mut inner| {
+            inner.persistence = Some(crate::persistence::start(
+                K::KIND,
+                0,
+                path,
+                every,
+                crate::snapshot::encode_set_entry,
+            ));
+            inner
+        })
+    }
+
     /// Builds the set.
     ///
     /// ```

@@ -174,7 +174,7 @@ impl<E: SnapshotEntry, S> SetEngine<E, S> {
             E::KIND,
             self.fingerprint_key,
             writer,
-            |hash, entry, (), out| entry.encode(hash, out),
+            snapshot::encode_set_entry,
         )?;
         Ok(info)
     }
@@ -203,7 +203,7 @@ impl<E: SnapshotEntry, S> SetEngine<E, S> {
             E::KIND,
             self.fingerprint_key,
             path.as_ref(),
-            |hash, entry, (), out| entry.encode(hash, out),
+            snapshot::encode_set_entry,
         )
     }
 }

@@ -55,6 +55,27 @@ impl SnapshotEntry for StoredBits {
     }
 }
 
+/// Encodes a set's entry, in the shape `save` takes.
+pub(crate) fn encode_set_entry<E: SnapshotEntry>(
+    hash: u32,
+    entry: &E,
+    _: &(),
+    out: &mut Vec<u8>,
+) -> Result<(), SnapshotError> {
+    entry.encode(hash, out)
+}
+
+/// Encodes a cache's entry: the key and value as one postcard tuple.
+#[cfg(feature = "serde")]
+pub(crate) fn encode_cache_entry<K: serde::Serialize, V: serde::Serialize>(
+    _: u32,
+    key: &K,
+    value: &V,
+    out: &mut Vec<u8>,
+) -> Result<(), SnapshotError> {
+    encode_serde(&(key, value), out)
+}
+
 /// A fingerprint entry as a block holds it: 16 bytes, little-endian.
 pub(crate) fn decode_fingerprint(payload: &mut Payload<'_>) -> Result<u128, SnapshotError> {
     Ok(u128::from_le_bytes(payload.bytes::<16>()?))

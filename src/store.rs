@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 
 use crate::clock::Clock;
 use crate::in_flight::Pending;
+use crate::persistence::SaveCounters;
 use crate::removal::{Listener, RemovalCause, RemovedEntries, deliver};
 use crate::shard::{Policy, Shard, WRITE_BUDGET};
 use crate::stats::Stats;
@@ -56,6 +57,8 @@ pub(crate) struct Store<K, V> {
     listener: Option<Listener<K, V>>,
     /// Whether entries have a time to idle, so a snapshot keeps write deadlines.
     time_to_idle: bool,
+    /// Background snapshot saves (see `persistence`).
+    save_counters: SaveCounters,
 }
 
 /// Spreads a user hash so that both its top bits (the shard) and its low 32 bits
@@ -100,7 +103,12 @@ impl<K, V> Store<K, V> {
             weigher,
             listener,
             time_to_idle: policy.time_to_idle.is_some(),
+            save_counters: SaveCounters::default(),
         }
+    }
+
+    pub(crate) fn save_counters(&self) -> &SaveCounters {
+        &self.save_counters
     }
 
     pub(crate) fn has_time_to_idle(&self) -> bool {
@@ -484,6 +492,8 @@ impl<K, V> Store<K, V> {
         for slot in self.slots.iter() {
             total += slot.shard.lock().stats();
         }
+        total.snapshots_saved = self.save_counters.saved.load(Ordering::Relaxed);
+        total.snapshot_failures = self.save_counters.failed.load(Ordering::Relaxed);
         total
     }
 

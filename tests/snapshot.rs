@@ -3,7 +3,6 @@
 //! The `FingerprintSet` tests need no feature; the `SeenSet` and `Cache` ones run
 //! with `--features serde`.
 
-use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -624,5 +623,90 @@ fn a_restore_reports_nothing_to_the_listener() {
         0,
         "a restored set starts counting afresh"
     );
-    let _unused: HashSet<u32> = HashSet::new();
+}
+
+/// `persist_to` saves on its interval and once more on drop; the restart recipe
+/// (restore at start, persist, save on shutdown) loses nothing on a clean stop.
+#[test]
+fn persistence_saves_periodically_and_on_drop() {
+    let scratch = Scratch::new("persist");
+    let path = scratch.path("seen.snapshot");
+    let every = Duration::from_millis(20);
+    let seen: FingerprintSet<str> = FingerprintSet::builder()
+        .fingerprint_key(5)
+        .persist_to(&path, every)
+        .build();
+    seen.insert("evt-1");
+    let started = Instant::now();
+    while seen.stats().snapshots_saved == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no periodic save"
+        );
+        std::thread::sleep(every);
+    }
+    let periodic: FingerprintSet<str> = FingerprintSet::builder()
+        .build_from_snapshot_file(&path)
+        .unwrap();
+    assert!(periodic.contains("evt-1"));
+    seen.insert("evt-2");
+    assert_eq!(seen.stats().snapshot_failures, 0);
+    drop(seen);
+    // A restart: restore, keep persisting, stop again.
+    let restarted: FingerprintSet<str> = FingerprintSet::builder()
+        .persist_to(&path, Duration::from_secs(3600))
+        .build_from_snapshot_file(&path)
+        .unwrap();
+    assert!(restarted.contains("evt-1") && restarted.contains("evt-2"));
+    assert_eq!(restarted.fingerprint_key(), 5);
+    restarted.insert("evt-3");
+    drop(restarted);
+    let last: FingerprintSet<str> = FingerprintSet::builder()
+        .build_from_snapshot_file(&path)
+        .unwrap();
+    assert!(
+        ["evt-1", "evt-2", "evt-3"]
+            .iter()
+            .all(|key| last.contains(key))
+    );
+}
+
+/// A save that cannot be written is counted, not silent, and does not stop the
+/// saver or the set.
+#[test]
+fn persistence_failures_are_counted() {
+    let scratch = Scratch::new("persist-fail");
+    let path = scratch.path("no-such-directory/seen.snapshot");
+    let seen: FingerprintSet<str> = FingerprintSet::builder()
+        .persist_to(&path, Duration::from_millis(10))
+        .build();
+    seen.insert("evt-1");
+    let started = Instant::now();
+    while seen.stats().snapshot_failures < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "failures not counted"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(seen.stats().snapshots_saved, 0);
+    assert!(seen.contains("evt-1"));
+}
+
+/// A restore that fails never starts the saver, so a bad file is not replaced
+/// by an empty one when the half-built set goes away.
+#[test]
+fn a_failed_restore_does_not_overwrite_the_file() {
+    let scratch = Scratch::new("persist-bad");
+    let path = scratch.path("seen.snapshot");
+    let mut bytes = sample_snapshot_cached().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let result = FingerprintSet::<u32>::builder()
+        .persist_to(&path, Duration::from_millis(1))
+        .build_from_snapshot_file(&path);
+    assert!(matches!(result, Err(SnapshotError::Corrupt(_))));
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
