@@ -536,6 +536,16 @@ impl<K, V> Shard<K, V> {
         }
     }
 
+    /// Room for `additional` more entries, so a restore does not grow the table
+    /// and slab step by step.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let additional = additional.min(usize::try_from(self.capacity).unwrap_or(usize::MAX));
+        let slab = &self.slab;
+        self.table
+            .reserve(additional, |&i| table_hash(slab.node(i).hash));
+        self.slab.reserve_exact(additional);
+    }
+
     fn shrink_to(&mut self, capacity: usize) {
         let slab = &self.slab;
         self.table

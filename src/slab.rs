@@ -177,6 +177,11 @@ impl<K, V> Slab<K, V> {
         std::mem::take(&mut self.nodes)
     }
 
+    /// Room for `additional` more nodes, exactly (a restore knows how many come).
+    pub(crate) fn reserve_exact(&mut self, additional: usize) {
+        self.nodes.reserve_exact(additional);
+    }
+
     pub(crate) fn shrink_to(&mut self, min_capacity: usize) {
         self.nodes.shrink_to(min_capacity);
     }

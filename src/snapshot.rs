@@ -20,7 +20,7 @@ use crate::snapshot_format::{
     FLAG_WRITE_DEADLINES, Header, LATEST_WALL_DEADLINE, Payload, SnapshotError, SnapshotKind,
     SnapshotReader, SnapshotWriter, put_deadlines, take_deadlines,
 };
-use crate::store::{Route, Store};
+use crate::store::{Restored, Route, Store};
 
 /// What a set stores per entry, and how it is written to a snapshot: implemented
 /// for a [`FingerprintSet`](crate::FingerprintSet)'s fingerprints and, with the
@@ -377,39 +377,38 @@ impl Ord for Cursor {
     }
 }
 
-impl<T> Verified<T> {
-    /// Every entry, least recently used first. Within a saved shard the order is
-    /// exact; across shards (whose relative recency was never recorded) they are
-    /// interleaved by relative position, so when the entries go into fewer or
-    /// smaller shards, each saved shard loses its least recent ones alike.
-    fn oldest_first(self) -> impl Iterator<Item = Decoded<T>> {
-        let mut queues: Vec<std::vec::IntoIter<Decoded<T>>> =
-            self.shards.into_iter().map(Vec::into_iter).collect();
-        let mut heap: BinaryHeap<Reverse<Cursor>> = queues
-            .iter()
-            .enumerate()
-            .filter(|(_, queue)| queue.len() > 0)
-            .map(|(shard, queue)| {
-                Reverse(Cursor {
-                    position: 0,
-                    len: queue.len() as u64,
-                    shard,
-                })
+/// Every entry of `shards`, least recently used first. Within a saved shard the
+/// order is exact; across shards (whose relative recency was never recorded)
+/// they are interleaved by relative position, so when the entries go into fewer
+/// or smaller shards, each saved shard loses its least recent ones alike.
+fn oldest_first<T>(shards: Vec<Vec<T>>) -> impl Iterator<Item = T> {
+    let mut queues: Vec<std::vec::IntoIter<T>> = shards.into_iter().map(Vec::into_iter).collect();
+    let mut heap: BinaryHeap<Reverse<Cursor>> = queues
+        .iter()
+        .enumerate()
+        .filter(|(_, queue)| queue.len() > 0)
+        .map(|(shard, queue)| {
+            Reverse(Cursor {
+                position: 0,
+                len: queue.len() as u64,
+                shard,
             })
-            .collect();
-        std::iter::from_fn(move || {
-            let Reverse(mut cursor) = heap.pop()?;
-            let entry = queues[cursor.shard]
-                .next()
-                .expect("a queued shard has entries");
-            cursor.position += 1;
-            if cursor.position < cursor.len {
-                heap.push(Reverse(cursor));
-            }
-            Some(entry)
         })
-    }
+        .collect();
+    std::iter::from_fn(move || {
+        let Reverse(mut cursor) = heap.pop()?;
+        let entry = queues[cursor.shard]
+            .next()
+            .expect("a queued shard has entries");
+        cursor.position += 1;
+        if cursor.position < cursor.len {
+            heap.push(Reverse(cursor));
+        }
+        Some(entry)
+    })
+}
 
+impl<T> Verified<T> {
     /// Loads every entry whose deadline has not passed into `store` (which no one
     /// else uses yet), least recent first, so each shard ends in the saved order
     /// and a smaller capacity leaves out the least recent. `split` turns an item
@@ -420,19 +419,56 @@ impl<T> Verified<T> {
         mut split: impl FnMut(T) -> (Route, K, V),
     ) {
         let clock = WallClock::read(store);
-        for entry in self.oldest_first() {
-            let Some(deadline) = clock.to_local(entry.deadline) else {
-                continue;
-            };
-            let write_deadline = clock.to_local(entry.write_deadline).unwrap_or(deadline);
-            let (route, key, value) = split(entry.item);
-            store.restore_entry(
-                route,
-                key,
-                value,
-                (write_deadline, deadline),
-                clock.local_now,
-            );
+        // Route every live entry, keeping each saved shard's order.
+        let routed: Vec<Vec<(usize, Restored<K, V>)>> = self
+            .shards
+            .into_iter()
+            .map(|entries| {
+                entries
+                    .into_iter()
+                    .filter_map(|entry| {
+                        let deadline = clock.to_local(entry.deadline)?;
+                        let write_deadline =
+                            clock.to_local(entry.write_deadline).unwrap_or(deadline);
+                        let (route, key, value) = split(entry.item);
+                        let restored = Restored {
+                            hash: route.hash(),
+                            weight: store.weigh(&key, &value),
+                            key,
+                            value,
+                            deadlines: (write_deadline, deadline),
+                        };
+                        Some((route.shard(), restored))
+                    })
+                    .collect()
+            })
+            .collect();
+        // When each saved shard goes whole into a shard of its own (a
+        // FingerprintSet restored with the same shard count), no merge is needed.
+        let mut claimed = vec![false; store.shard_count()];
+        let one_to_one = routed.iter().all(|entries| match entries.first() {
+            None => true,
+            Some((target, _)) => {
+                entries.iter().all(|(shard, _)| shard == target)
+                    && !std::mem::replace(&mut claimed[*target], true)
+            }
+        });
+        if one_to_one {
+            for entries in routed {
+                if let Some(shard) = entries.first().map(|(shard, _)| *shard) {
+                    let entries = entries.into_iter().map(|(_, entry)| entry);
+                    store.restore_shard(shard, entries, clock.local_now);
+                }
+            }
+        } else {
+            let mut destinations: Vec<Vec<Restored<K, V>>> =
+                (0..store.shard_count()).map(|_| Vec::new()).collect();
+            for (shard, entry) in oldest_first(routed) {
+                destinations[shard].push(entry);
+            }
+            for (shard, entries) in destinations.into_iter().enumerate() {
+                store.restore_shard(shard, entries.into_iter(), clock.local_now);
+            }
         }
         store.reset_counters();
     }
@@ -454,18 +490,9 @@ mod tests {
 
     #[test]
     fn merging_keeps_each_shards_order_and_interleaves_by_relative_position() {
-        let verified = Verified {
-            header: Header {
-                kind: SnapshotKind::SeenSet,
-                flags: 0,
-                shards: 2,
-                snapshot_id: 0,
-                saved_at: 0,
-                fingerprint_key: 0,
-            },
-            shards: vec![decoded(0, 4), decoded(1, 2)],
-        };
-        let order: Vec<(usize, usize)> = verified.oldest_first().map(|entry| entry.item).collect();
+        let order: Vec<(usize, usize)> = oldest_first(vec![decoded(0, 4), decoded(1, 2)])
+            .map(|entry| entry.item)
+            .collect();
         assert_eq!(order, [(0, 0), (1, 0), (0, 1), (0, 2), (1, 1), (0, 3)]);
     }
 

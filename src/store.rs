@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 
 use crate::clock::Clock;
+use crate::deadline::NEVER;
 use crate::in_flight::Pending;
 use crate::persistence::SaveCounters;
 use crate::removal::{Listener, RemovalCause, RemovedEntries, deliver};
@@ -66,6 +67,27 @@ pub(crate) struct Store<K, V> {
 fn spread(hash: u64) -> u64 {
     let product = u128::from(hash) * 0x9E37_79B9_7F4A_7C15_u128;
     (product as u64) ^ ((product >> 64) as u64)
+}
+
+/// An entry on its way back from a snapshot into its shard.
+pub(crate) struct Restored<K, V> {
+    pub(crate) hash: u32,
+    pub(crate) key: K,
+    pub(crate) value: V,
+    /// From the weigher, which runs before any lock is taken.
+    pub(crate) weight: u32,
+    /// Clock time: (write deadline, deadline).
+    pub(crate) deadlines: (u64, u64),
+}
+
+impl Route {
+    pub(crate) fn shard(&self) -> usize {
+        self.shard
+    }
+
+    pub(crate) fn hash(&self) -> u32 {
+        self.hash
+    }
 }
 
 impl<K, V> Store<K, V> {
@@ -392,36 +414,43 @@ impl<K, V> Store<K, V> {
         held
     }
 
-    /// Puts back one entry read from a snapshot, as the most recently used of its
-    /// shard, with the deadlines given (clock time). A key already there is
-    /// replaced. What this evicts or drops is not reported to the listener: it
-    /// never was in this set as far as its users could see.
-    pub(crate) fn restore_entry(
+    /// Puts back entries read from a snapshot into one shard, in order, each as
+    /// the most recently used so far, with the deadlines given (clock time:
+    /// `(write deadline, deadline)`). A key already there is replaced. What this
+    /// evicts or drops is not reported to the listener: it never was in this
+    /// set as far as its users could see.
+    pub(crate) fn restore_shard(
         &self,
-        route: Route,
-        key: K,
-        value: V,
-        deadlines: (u64, u64),
+        shard: usize,
+        entries: impl ExactSizeIterator<Item = Restored<K, V>>,
         now: u64,
     ) where
         K: Eq,
     {
-        if deadlines.1 != crate::deadline::NEVER {
-            self.note_expiry_in_use();
-        }
-        let weight = self.weigh(&key, &value);
-        let slot = &self.slots[route.shard];
+        let slot = &self.slots[shard];
         let mut removed = RemovedEntries::new();
-        let mut shard = slot.shard.lock();
-        let now = shard.observe(now);
-        if let Some((old_key, old_value)) =
-            shard.remove(route.hash, |k| *k == key, now, &mut removed)
-        {
-            removed.push(route.hash, old_key, old_value, RemovalCause::Replaced);
+        let mut guard = slot.shard.lock();
+        let now = guard.observe(now);
+        guard.reserve(entries.len());
+        for entry in entries {
+            let Restored {
+                hash,
+                key,
+                value,
+                weight,
+                deadlines,
+            } = entry;
+            if deadlines.1 != NEVER {
+                self.note_expiry_in_use();
+            }
+            if let Some((old_key, old_value)) = guard.remove(hash, |k| *k == key, now, &mut removed)
+            {
+                removed.push(hash, old_key, old_value, RemovalCause::Replaced);
+            }
+            guard.insert_with_deadlines(hash, key, value, weight, deadlines, now, &mut removed);
         }
-        shard.insert_with_deadlines(route.hash, key, value, weight, deadlines, now, &mut removed);
-        slot.len.store(shard.len(), Ordering::Relaxed);
-        drop(shard);
+        slot.len.store(guard.len(), Ordering::Relaxed);
+        drop(guard);
         // Dropped here, unlocked, like every removed entry.
         drop(removed);
     }
