@@ -38,6 +38,9 @@
 //!   slabs shrink once a shard is under a quarter full).
 //! - A panic in user code (`Hash`, `Eq`, `Clone`, weigher, listener) leaves every
 //!   shard consistent and usable.
+//! - A snapshot restores each shard as it was at one instant, in recency order,
+//!   with the downtime counted against every deadline; a bad snapshot loads
+//!   nothing and returns a [`SnapshotError`] that says what is wrong.
 //!
 //! # Where things live
 //! - `cache`, `seen_set`, `fingerprint_set`: the public [`Cache`], [`SeenSet`] and
@@ -49,7 +52,12 @@
 //! - `slab`: dense node storage with the intrusive LRU list; `timer_wheel`: the
 //!   hierarchical timer wheel; `deadline`: 4-byte exact deadlines.
 //! - `in_flight`: `get_or_insert_with` coordination; `removal`: causes and
-//!   delivery; `sweeper`: the background thread; `stats`: counters.
+//!   delivery; `sweeper`: background threads on a timer; `stats`: counters.
+//! - Snapshots: `snapshot` saves a store shard by shard and restores it in
+//!   recency order ([`SnapshotInfo`], [`SnapshotEntry`]); `snapshot_format` is the
+//!   file layout and [`SnapshotError`]; `snapshot_file` the crash-safe file
+//!   write; `checksum` the CRC-32C of every block; `persistence` the periodic
+//!   saver behind `persist_to`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
