@@ -350,27 +350,31 @@ impl<K, V> Shard<K, V> {
         (key, old_value)
     }
 
-    /// Calls `copy` with each live entry, least recently used first: its table
-    /// hash, key, value, deadline and write deadline (the deadline its last write
-    /// set, which a time to idle cannot pass), `NEVER` for none.
-    pub(crate) fn for_each_live_oldest_first(
-        &self,
-        now: u64,
-        mut copy: impl FnMut(u32, &K, &V, u64, u64),
-    ) {
-        for index in self.slab.oldest_first() {
+    /// Calls `copy` with every entry in slab order (sequential memory, so the
+    /// lock is held briefly): its table hash, key, value, deadline, write
+    /// deadline (the deadline its last write set, which a time to idle cannot
+    /// pass; `NEVER` for none) and the index of the next less recently used
+    /// entry. Returns the most recently used index; following the links from
+    /// there in the copy gives the recency order, without the lock.
+    pub(crate) fn copy_all(&self, mut copy: impl FnMut(u32, &K, &V, u64, u64, u32)) -> u32 {
+        for index in 0..self.slab.len() as u32 {
             let node = self.slab.node(index);
-            if self.deadlines.is_expired(index, node.deadline, now) {
-                continue;
-            }
             let deadline = self.deadlines.decode(index, node.deadline);
             let write_deadline = if self.policy.time_to_idle.is_some() {
                 self.write_deadlines[index as usize]
             } else {
                 deadline
             };
-            copy(node.hash, &node.key, &node.value, deadline, write_deadline);
+            copy(
+                node.hash,
+                &node.key,
+                &node.value,
+                deadline,
+                write_deadline,
+                node.lru.next,
+            );
         }
+        self.slab.lru_head()
     }
 
     /// Zeroes the counters (a restored set starts its statistics afresh).

@@ -190,18 +190,9 @@ impl<K, V> Slab<K, V> {
         self.nodes.iter_mut()
     }
 
-    /// Indices from least to most recently used: the order a snapshot writes, so
-    /// that inserting them in turn rebuilds the same recency.
-    pub(crate) fn oldest_first(&self) -> impl Iterator<Item = u32> + '_ {
-        let mut at = self.tail;
-        std::iter::from_fn(move || {
-            let index = at;
-            if index == NIL {
-                return None;
-            }
-            at = self.nodes[index as usize].lru.prev;
-            Some(index)
-        })
+    /// The most recently used node, or `NIL`.
+    pub(crate) fn lru_head(&self) -> u32 {
+        self.head
     }
 
     /// Indices from most to least recently used (for tests and debugging).

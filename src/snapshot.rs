@@ -238,28 +238,58 @@ pub(crate) fn save<K: Clone, V: Clone, W: Write>(
     };
     let mut out = SnapshotWriter::begin(writer, &header)?;
     let mut longest_lock_hold = Duration::ZERO;
-    let mut copied: Vec<(u32, K, V, u64, u64)> = Vec::new();
+    let mut copied: Vec<Copied<K, V>> = Vec::new();
+    let mut order: Vec<u32> = Vec::new();
     let mut payload = Vec::new();
     for shard in 0..store.shard_count() {
         copied.clear();
-        // Clones only, under the lock: user `Serialize` code runs after it is
+        // Clones only, in slab order, under the lock: the recency order is
+        // followed in the copy, and user `Serialize` code runs after the lock is
         // released, so it can neither stall writers nor deadlock on this set.
-        let held = store.copy_shard(shard, |hash, key, value, deadline, write_deadline| {
-            copied.push((hash, key.clone(), value.clone(), deadline, write_deadline));
-        });
+        let (now, head, held) = store.copy_shard(
+            shard,
+            |hash, key, value, deadline, write_deadline, less_recent| {
+                copied.push(Copied {
+                    hash,
+                    key: key.clone(),
+                    value: value.clone(),
+                    deadline,
+                    write_deadline,
+                    less_recent,
+                });
+            },
+        );
         longest_lock_hold = longest_lock_hold.max(held);
-        for chunk in copied.chunks(BLOCK_ENTRIES) {
+        order.clear();
+        let mut at = head;
+        while let Some(entry) = copied.get(at as usize) {
+            if entry.deadline > now {
+                order.push(at);
+            }
+            at = entry.less_recent;
+        }
+        // Least recently used first, so a restore that inserts in turn rebuilds
+        // the same order.
+        order.reverse();
+        for chunk in order.chunks(BLOCK_ENTRIES) {
             let base = chunk
                 .iter()
-                .map(|entry| clock.to_wall(entry.3))
+                .map(|&index| clock.to_wall(copied[index as usize].deadline))
                 .min()
                 .filter(|&base| base != NEVER)
                 .unwrap_or(0);
             payload.clear();
-            for (hash, key, value, deadline, write_deadline) in chunk {
-                let write_deadline = with_write_deadlines.then(|| clock.to_wall(*write_deadline));
-                put_deadlines(&mut payload, base, clock.to_wall(*deadline), write_deadline);
-                encode(*hash, key, value, &mut payload)?;
+            for &index in chunk {
+                let entry = &copied[index as usize];
+                let write_deadline =
+                    with_write_deadlines.then(|| clock.to_wall(entry.write_deadline));
+                put_deadlines(
+                    &mut payload,
+                    base,
+                    clock.to_wall(entry.deadline),
+                    write_deadline,
+                );
+                encode(entry.hash, &entry.key, &entry.value, &mut payload)?;
             }
             out.block(shard as u32, chunk.len() as u32, base, &payload)?;
         }
@@ -273,6 +303,17 @@ pub(crate) fn save<K: Clone, V: Clone, W: Write>(
         duration: started.elapsed(),
     };
     Ok((info, writer))
+}
+
+/// One entry as copied under its shard's lock.
+struct Copied<K, V> {
+    hash: u32,
+    key: K,
+    value: V,
+    deadline: u64,
+    write_deadline: u64,
+    /// The slab index of the next less recently used entry (`NIL` at the end).
+    less_recent: u32,
 }
 
 /// One entry read back: what `decode` made of it, and its wall-clock deadlines.

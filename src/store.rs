@@ -395,23 +395,23 @@ impl<K, V> Store<K, V> {
         self.clock.now_millis()
     }
 
-    /// Calls `copy` with each live entry of one shard, least recently used first,
-    /// under the shard's lock, and returns how long the lock was held: a snapshot
-    /// copies one shard at a time, so writers to other shards never wait.
+    /// Copies one shard under its lock (see `Shard::copy_all`): returns the
+    /// shard's time, its most recently used index, and how long the lock was
+    /// held. A snapshot copies one shard at a time, so writers to other shards
+    /// never wait.
     pub(crate) fn copy_shard(
         &self,
         shard: usize,
-        copy: impl FnMut(u32, &K, &V, u64, u64),
-    ) -> std::time::Duration {
-        let now = self.clock.now_millis();
-        let guard = self.slots[shard].shard.lock();
+        copy: impl FnMut(u32, &K, &V, u64, u64, u32),
+    ) -> (u64, u32, std::time::Duration) {
+        let now = self.now();
+        let mut guard = self.slots[shard].shard.lock();
         let locked_at = std::time::Instant::now();
-        // `observe` would need the lock exclusively for a write; the shard's own
-        // latest time is never behind `now` by more than a clock read.
-        guard.for_each_live_oldest_first(now, copy);
+        let now = guard.observe(now);
+        let head = guard.copy_all(copy);
         let held = locked_at.elapsed();
         drop(guard);
-        held
+        (now, head, held)
     }
 
     /// Puts back entries read from a snapshot into one shard, in order, each as

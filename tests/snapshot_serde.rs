@@ -172,43 +172,59 @@ fn each_kind_is_read_only_by_its_own_builder() {
     let mut fingerprint_bytes = Vec::new();
     fingerprints.save_snapshot(&mut fingerprint_bytes).unwrap();
 
-    let wrong = |result: Result<(), SnapshotError>, found, expected| match result {
-        Err(SnapshotError::WrongKind {
-            found: f,
-            expected: e,
-        }) => {
-            assert_eq!((f, e), (found, expected))
-        }
-        other => panic!("{other:?}"),
+    type Load = fn(&[u8]) -> Result<(), SnapshotError>;
+    let as_seen_set: Load = |bytes| {
+        SeenSet::<u32>::builder()
+            .build_from_snapshot(bytes)
+            .map(drop)
     };
-    wrong(
-        SeenSet::<u32>::builder()
-            .build_from_snapshot(&cache_bytes[..])
-            .map(drop),
-        SnapshotKind::Cache,
-        SnapshotKind::SeenSet,
-    );
-    wrong(
+    let as_cache: Load = |bytes| {
         Cache::<u32, u32>::builder()
-            .build_from_snapshot(&seen_bytes[..])
-            .map(drop),
-        SnapshotKind::SeenSet,
-        SnapshotKind::Cache,
-    );
-    wrong(
+            .build_from_snapshot(bytes)
+            .map(drop)
+    };
+    let as_fingerprints: Load = |bytes| {
         FingerprintSet::<u32>::builder()
-            .build_from_snapshot(&seen_bytes[..])
-            .map(drop),
-        SnapshotKind::SeenSet,
-        SnapshotKind::FingerprintSet,
-    );
-    wrong(
-        SeenSet::<u32>::builder()
-            .build_from_snapshot(&fingerprint_bytes[..])
-            .map(drop),
-        SnapshotKind::FingerprintSet,
-        SnapshotKind::SeenSet,
-    );
+            .build_from_snapshot(bytes)
+            .map(drop)
+    };
+    let cases: [(&[u8], Load, SnapshotKind, SnapshotKind); 4] = [
+        (
+            &cache_bytes,
+            as_seen_set,
+            SnapshotKind::Cache,
+            SnapshotKind::SeenSet,
+        ),
+        (
+            &seen_bytes,
+            as_cache,
+            SnapshotKind::SeenSet,
+            SnapshotKind::Cache,
+        ),
+        (
+            &seen_bytes,
+            as_fingerprints,
+            SnapshotKind::SeenSet,
+            SnapshotKind::FingerprintSet,
+        ),
+        (
+            &fingerprint_bytes,
+            as_seen_set,
+            SnapshotKind::FingerprintSet,
+            SnapshotKind::SeenSet,
+        ),
+    ];
+    for (bytes, load, found, expected) in cases {
+        match load(bytes) {
+            Err(SnapshotError::WrongKind {
+                found: f,
+                expected: e,
+            }) => {
+                assert_eq!((f, e), (found, expected))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 #[test]
