@@ -550,11 +550,13 @@ pub(crate) fn take_deadlines(
             .filter(|&deadline| deadline < LATEST_WALL_DEADLINE)
             .ok_or(SnapshotError::Corrupt("deadline out of range"))?,
     };
-    let write_deadline = if with_write_deadline {
+    let write_deadline = if !with_write_deadline {
+        deadline
+    } else {
         match payload.varint()? {
             0 => never,
-            code if deadline == never => {
-                let _ = code;
+            // A write deadline is never before the deadline, so "never" has none.
+            _ if deadline == never => {
                 return Err(SnapshotError::Corrupt("write deadline before deadline"));
             }
             code => deadline
@@ -562,8 +564,6 @@ pub(crate) fn take_deadlines(
                 .filter(|&write| write < LATEST_WALL_DEADLINE)
                 .ok_or(SnapshotError::Corrupt("write deadline out of range"))?,
         }
-    } else {
-        deadline
     };
     Ok((deadline, write_deadline))
 }
