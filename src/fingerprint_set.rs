@@ -571,10 +571,7 @@ impl<K: ?Sized> Deref for FingerprintSet<K> {
 
 impl<K: ?Sized> fmt::Debug for FingerprintSet<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FingerprintSet")
-            .field("len", &self.len())
-            .field("shards", &self.shard_count())
-            .finish_non_exhaustive()
+        self.engine.debug_as("FingerprintSet", f)
     }
 }
 

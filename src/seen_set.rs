@@ -423,9 +423,6 @@ impl<K: Hash + Eq, S: BuildHasher> SeenSet<K, S> {
 
 impl<K, S> fmt::Debug for SeenSet<K, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SeenSet")
-            .field("len", &self.len())
-            .field("shards", &self.shard_count())
-            .finish_non_exhaustive()
+        self.engine.debug_as("SeenSet", f)
     }
 }

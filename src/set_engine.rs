@@ -208,11 +208,18 @@ impl<E: SnapshotEntry, S> SetEngine<E, S> {
     }
 }
 
-impl<E, S> fmt::Debug for SetEngine<E, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SetEngine")
+impl<E, S> SetEngine<E, S> {
+    /// The `Debug` output of a set named `name`: its size and shards.
+    pub(crate) fn debug_as(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
             .field("len", &self.len())
             .field("shards", &self.shard_count())
             .finish_non_exhaustive()
+    }
+}
+
+impl<E, S> fmt::Debug for SetEngine<E, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.debug_as("SetEngine", f)
     }
 }
