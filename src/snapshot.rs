@@ -243,6 +243,10 @@ pub(crate) fn save<K: Clone, V: Clone, W: Write>(
     let mut payload = Vec::new();
     for shard in 0..store.shard_count() {
         copied.clear();
+        // Room first, so the copy under the lock never reallocates (the length
+        // read without the lock may be a little behind: an eighth more covers it).
+        let len = store.shard_len(shard);
+        copied.reserve(len + len / 8);
         // Clones only, in slab order, under the lock: the recency order is
         // followed in the copy, and user `Serialize` code runs after the lock is
         // released, so it can neither stall writers nor deadlock on this set.

@@ -395,6 +395,11 @@ impl<K, V> Store<K, V> {
         self.clock.now_millis()
     }
 
+    /// One shard's length, read without its lock.
+    pub(crate) fn shard_len(&self, shard: usize) -> usize {
+        self.slots[shard].len.load(Ordering::Relaxed)
+    }
+
     /// Copies one shard under its lock (see `Shard::copy_all`): returns the
     /// shard's time, its most recently used index, and how long the lock was
     /// held. A snapshot copies one shard at a time, so writers to other shards
