@@ -238,35 +238,41 @@ pub(crate) fn save<K: Clone, V: Clone, W: Write>(
     };
     let mut out = SnapshotWriter::begin(writer, &header)?;
     let mut longest_lock_hold = Duration::ZERO;
-    let mut copied: Vec<Copied<K, V>> = Vec::new();
+    // `Option` so the buffer can be filled (and its pages touched) before a lock
+    // is taken: the copy under the lock then takes no page faults.
+    let mut copied: Vec<Option<Copied<K, V>>> = Vec::new();
     let mut order: Vec<u32> = Vec::new();
     let mut payload = Vec::new();
     for shard in 0..store.shard_count() {
-        copied.clear();
         // Room first, so the copy under the lock never reallocates (the length
         // read without the lock may be a little behind: an eighth more covers it).
         let len = store.shard_len(shard);
-        copied.reserve(len + len / 8);
+        let room = len + len / 8;
+        if copied.capacity() < room {
+            copied.clear();
+            copied.resize_with(room, || None);
+        }
+        copied.clear();
         // Clones only, in slab order, under the lock: the recency order is
         // followed in the copy, and user `Serialize` code runs after the lock is
         // released, so it can neither stall writers nor deadlock on this set.
         let (now, head, held) = store.copy_shard(
             shard,
             |hash, key, value, deadline, write_deadline, less_recent| {
-                copied.push(Copied {
+                copied.push(Some(Copied {
                     hash,
                     key: key.clone(),
                     value: value.clone(),
                     deadline,
                     write_deadline,
                     less_recent,
-                });
+                }));
             },
         );
         longest_lock_hold = longest_lock_hold.max(held);
         order.clear();
         let mut at = head;
-        while let Some(entry) = copied.get(at as usize) {
+        while let Some(entry) = copied.get(at as usize).and_then(Option::as_ref) {
             if entry.deadline > now {
                 order.push(at);
             }
@@ -278,13 +284,16 @@ pub(crate) fn save<K: Clone, V: Clone, W: Write>(
         for chunk in order.chunks(BLOCK_ENTRIES) {
             let base = chunk
                 .iter()
-                .map(|&index| clock.to_wall(copied[index as usize].deadline))
+                .filter_map(|&index| copied[index as usize].as_ref())
+                .map(|entry| clock.to_wall(entry.deadline))
                 .min()
                 .filter(|&base| base != NEVER)
                 .unwrap_or(0);
             payload.clear();
-            for &index in chunk {
-                let entry = &copied[index as usize];
+            for entry in chunk
+                .iter()
+                .filter_map(|&index| copied[index as usize].as_ref())
+            {
                 let write_deadline =
                     with_write_deadlines.then(|| clock.to_wall(entry.write_deadline));
                 put_deadlines(
