@@ -501,11 +501,13 @@ where
         reader: impl Read,
         kind: SnapshotKind,
     ) -> Result<Cache<K, V, S>, SnapshotError> {
-        let verified = snapshot::read(reader, kind, snapshot::decode_serde::<(K, V)>)?;
+        let opened = snapshot::open(reader, kind)?;
         let (mut cache, persistence) = self.build_without_persistence();
-        verified.restore_into(cache.store(), |(key, value)| {
-            (cache.route(&key), key, value)
-        });
+        opened.restore_into(
+            cache.store(),
+            snapshot::decode_serde::<(K, V)>,
+            |(key, value)| (cache.route(&key), key, value),
+        )?;
         cache.start_persistence(persistence);
         Ok(cache)
     }

@@ -358,21 +358,17 @@ impl<K: ?Sized> FingerprintSetBuilder<K> {
         self,
         reader: impl Read,
     ) -> Result<FingerprintSet<K>, SnapshotError> {
-        let verified = snapshot::read(
-            reader,
-            SnapshotKind::FingerprintSet,
-            snapshot::decode_fingerprint,
-        )?;
-        let key = verified.header.fingerprint_key;
+        let opened = snapshot::open(reader, SnapshotKind::FingerprintSet)?;
+        let key = opened.header().fingerprint_key;
         if self.key.is_some_and(|given| given != key) {
             return Err(SnapshotError::KeyMismatch);
         }
         let (mut set, persistence) = self.fingerprint_key(key).build_without_persistence();
         let store = set.engine.cache.store();
-        verified.restore_into(store, |fingerprint| {
+        opened.restore_into(store, snapshot::decode_fingerprint, |fingerprint| {
             let (shard_bits, hash, stored) = split(fingerprint);
             (store.route_parts(shard_bits, hash), stored, ())
-        });
+        })?;
         set.engine.cache.start_persistence(persistence);
         Ok(set)
     }

@@ -329,73 +329,19 @@ struct Copied<K, V> {
     less_recent: u32,
 }
 
-/// One entry read back: what `decode` made of it, and its wall-clock deadlines.
-pub(crate) struct Decoded<T> {
-    item: T,
-    deadline: u64,
-    write_deadline: u64,
+/// A snapshot whose header has been read and checked, its blocks still unread.
+pub(crate) struct Opened<R: Read> {
+    reader: SnapshotReader<R>,
 }
 
-/// A snapshot read and verified to its trailer, not yet loaded anywhere: its
-/// header, and per shard its entries, least recently used first.
-pub(crate) struct Verified<T> {
-    pub(crate) header: Header,
-    shards: Vec<Vec<Decoded<T>>>,
-}
-
-/// Reads a whole snapshot of `expected` kind. Nothing is returned unless every
-/// block and the trailer check out, so a bad file never loads in part.
-pub(crate) fn read<R: Read, T>(
-    reader: R,
-    expected: SnapshotKind,
-    mut decode: impl FnMut(&mut Payload<'_>) -> Result<T, SnapshotError>,
-) -> Result<Verified<T>, SnapshotError> {
-    let mut reader = SnapshotReader::open(reader)?;
-    let header = *reader.header();
-    if header.kind != expected {
-        return Err(SnapshotError::WrongKind {
-            found: header.kind,
-            expected,
-        });
+/// Opens a snapshot of `expected` kind.
+pub(crate) fn open<R: Read>(reader: R, expected: SnapshotKind) -> Result<Opened<R>, SnapshotError> {
+    let reader = SnapshotReader::open(reader)?;
+    let found = reader.header().kind;
+    if found != expected {
+        return Err(SnapshotError::WrongKind { found, expected });
     }
-    let mut shards: Vec<Vec<Decoded<T>>> = Vec::new();
-    let mut current_shard = None;
-    while let Some(block) = reader.next_block()? {
-        // Every entry takes at least one byte, so a count beyond the payload's
-        // length is a lie (and must not size anything).
-        if block.entries as usize > block.payload.len() {
-            return Err(SnapshotError::Corrupt("more entries than bytes"));
-        }
-        if current_shard != Some(block.shard) {
-            current_shard = Some(block.shard);
-            shards.push(Vec::new());
-        }
-        let entries = shards.last_mut().expect("pushed above");
-        let mut payload = Payload {
-            rest: &block.payload,
-        };
-        for _ in 0..block.entries {
-            let (deadline, write_deadline) = take_deadlines(
-                &mut payload,
-                block.base_deadline,
-                header.has_write_deadlines(),
-            )?;
-            let item = decode(&mut payload)?;
-            entries.push(Decoded {
-                item,
-                deadline,
-                write_deadline,
-            });
-        }
-        // The checksum held, so bytes left over mean the entries were read as
-        // other types than they were written as.
-        if !payload.rest.is_empty() {
-            return Err(SnapshotError::Decode(
-                "entries do not fill their block: written for other key or value types?".into(),
-            ));
-        }
-    }
-    Ok(Verified { header, shards })
+    Ok(Opened { reader })
 }
 
 /// A shard's place in the merge: the relative position (`position / len`) of its
@@ -462,91 +408,117 @@ fn oldest_first<T>(shards: Vec<Vec<T>>) -> impl Iterator<Item = T> {
     })
 }
 
-impl<T> Verified<T> {
-    /// Loads every entry whose deadline has not passed into `store` (which no one
-    /// else uses yet), least recent first, so each shard ends in the saved order
-    /// and a smaller capacity leaves out the least recent. `split` turns an item
-    /// into its route, key and value.
-    pub(crate) fn restore_into<K: Eq, V>(
-        self,
+impl<R: Read> Opened<R> {
+    pub(crate) fn header(&self) -> &Header {
+        self.reader.header()
+    }
+
+    /// Reads every block and loads the entries whose deadline has not passed
+    /// into `store` (which no one else uses yet), least recent first, so each
+    /// shard ends in the saved order and a smaller capacity leaves out the least
+    /// recent. `decode` reads an item, `split` turns it into its route, key and
+    /// value. Entries are decoded, routed and weighed as the blocks are read, but
+    /// nothing goes into `store` until the trailer has checked out, so a bad
+    /// input loads nothing.
+    pub(crate) fn restore_into<K: Eq, V, T>(
+        mut self,
         store: &Store<K, V>,
+        mut decode: impl FnMut(&mut Payload<'_>) -> Result<T, SnapshotError>,
         mut split: impl FnMut(T) -> (Route, K, V),
-    ) {
+    ) -> Result<(), SnapshotError> {
         let clock = WallClock::read(store);
-        // Route every live entry, keeping each saved shard's order.
-        let routed: Vec<Vec<(usize, Restored<K, V>)>> = self
-            .shards
-            .into_iter()
-            .map(|entries| {
-                entries
-                    .into_iter()
-                    .filter_map(|entry| {
-                        let deadline = clock.to_local(entry.deadline)?;
-                        let write_deadline =
-                            clock.to_local(entry.write_deadline).unwrap_or(deadline);
-                        let (route, key, value) = split(entry.item);
-                        let restored = Restored {
-                            hash: route.hash(),
-                            weight: store.weigh(&key, &value),
-                            key,
-                            value,
-                            deadlines: (write_deadline, deadline),
-                        };
-                        Some((route.shard(), restored))
-                    })
-                    .collect()
-            })
-            .collect();
-        // When each saved shard goes whole into a shard of its own (a
-        // FingerprintSet restored with the same shard count), no merge is needed.
-        let mut claimed = vec![false; store.shard_count()];
-        let one_to_one = routed.iter().all(|entries| match entries.first() {
-            None => true,
-            Some((target, _)) => {
-                entries.iter().all(|(shard, _)| shard == target)
-                    && !std::mem::replace(&mut claimed[*target], true)
+        let with_write_deadlines = self.reader.header().has_write_deadlines();
+        // Per saved shard, its live entries in order, with their destination.
+        let mut routed: Vec<Vec<(usize, Restored<K, V>)>> = Vec::new();
+        let mut current_shard = None;
+        while let Some(block) = self.reader.next_block()? {
+            // Every entry takes at least one byte, so a count beyond the
+            // payload's length is a lie (and must not size anything).
+            if block.entries as usize > block.payload.len() {
+                return Err(SnapshotError::Corrupt("more entries than bytes"));
             }
-        });
-        if one_to_one {
-            for entries in routed {
-                if let Some(shard) = entries.first().map(|(shard, _)| *shard) {
-                    let entries = entries.into_iter().map(|(_, entry)| entry);
-                    store.restore_shard(shard, entries, clock.local_now);
-                }
+            if current_shard != Some(block.shard) {
+                current_shard = Some(block.shard);
+                routed.push(Vec::new());
             }
-        } else {
-            let mut destinations: Vec<Vec<Restored<K, V>>> =
-                (0..store.shard_count()).map(|_| Vec::new()).collect();
-            for (shard, entry) in oldest_first(routed) {
-                destinations[shard].push(entry);
+            let entries = routed.last_mut().expect("pushed above");
+            let mut payload = Payload {
+                rest: &block.payload,
+            };
+            for _ in 0..block.entries {
+                let (deadline, write_deadline) =
+                    take_deadlines(&mut payload, block.base_deadline, with_write_deadlines)?;
+                let item = decode(&mut payload)?;
+                let Some(deadline) = clock.to_local(deadline) else {
+                    continue; // ended while the process was down
+                };
+                let write_deadline = clock.to_local(write_deadline).unwrap_or(deadline);
+                let (route, key, value) = split(item);
+                let restored = Restored {
+                    hash: route.hash(),
+                    weight: store.weigh(&key, &value),
+                    key,
+                    value,
+                    deadlines: (write_deadline, deadline),
+                };
+                entries.push((route.shard(), restored));
             }
-            for (shard, entries) in destinations.into_iter().enumerate() {
-                store.restore_shard(shard, entries.into_iter(), clock.local_now);
+            // The checksum held, so bytes left over mean the entries were read
+            // as other types than they were written as.
+            if !payload.rest.is_empty() {
+                return Err(SnapshotError::Decode(
+                    "entries do not fill their block: written for other key or value types?".into(),
+                ));
             }
         }
-        store.reset_counters();
+        distribute(store, routed, clock.local_now);
+        Ok(())
     }
+}
+
+/// Loads routed entries into their shards: each saved shard whole into a shard
+/// of its own when that is how they map (a FingerprintSet restored with the same
+/// shard count), otherwise merged by relative recency first.
+fn distribute<K: Eq, V>(store: &Store<K, V>, routed: Vec<Vec<(usize, Restored<K, V>)>>, now: u64) {
+    let mut claimed = vec![false; store.shard_count()];
+    let one_to_one = routed.iter().all(|entries| match entries.first() {
+        None => true,
+        Some((target, _)) => {
+            entries.iter().all(|(shard, _)| shard == target)
+                && !std::mem::replace(&mut claimed[*target], true)
+        }
+    });
+    if one_to_one {
+        for entries in routed {
+            if let Some(shard) = entries.first().map(|(shard, _)| *shard) {
+                let entries = entries.into_iter().map(|(_, entry)| entry);
+                store.restore_shard(shard, entries, now);
+            }
+        }
+    } else {
+        let mut destinations: Vec<Vec<Restored<K, V>>> =
+            (0..store.shard_count()).map(|_| Vec::new()).collect();
+        for (shard, entry) in oldest_first(routed) {
+            destinations[shard].push(entry);
+        }
+        for (shard, entries) in destinations.into_iter().enumerate() {
+            store.restore_shard(shard, entries.into_iter(), now);
+        }
+    }
+    store.reset_counters();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn decoded(shard: usize, len: usize) -> Vec<Decoded<(usize, usize)>> {
-        (0..len)
-            .map(|i| Decoded {
-                item: (shard, i),
-                deadline: NEVER,
-                write_deadline: NEVER,
-            })
-            .collect()
+    fn decoded(shard: usize, len: usize) -> Vec<(usize, usize)> {
+        (0..len).map(|i| (shard, i)).collect()
     }
 
     #[test]
     fn merging_keeps_each_shards_order_and_interleaves_by_relative_position() {
-        let order: Vec<(usize, usize)> = oldest_first(vec![decoded(0, 4), decoded(1, 2)])
-            .map(|entry| entry.item)
-            .collect();
+        let order: Vec<(usize, usize)> = oldest_first(vec![decoded(0, 4), decoded(1, 2)]).collect();
         assert_eq!(order, [(0, 0), (1, 0), (0, 1), (0, 2), (1, 1), (0, 3)]);
     }
 
