@@ -4,15 +4,28 @@
 
 use std::fmt;
 use std::hash::BuildHasher;
+#[cfg(feature = "serde")]
+use std::hash::Hash;
+#[cfg(feature = "serde")]
+use std::io::Read;
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
+#[cfg(feature = "serde")]
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::clock::{Clock, ManualClock, duration_to_millis};
+use crate::persistence::PersistenceStart;
 use crate::removal::{Listener, RemovalCause};
 use crate::shard::Policy;
+#[cfg(feature = "serde")]
+use crate::snapshot;
+#[cfg(feature = "serde")]
+use crate::snapshot_file;
+#[cfg(feature = "serde")]
+use crate::snapshot_format::{SnapshotError, SnapshotKind};
 use crate::store::{Store, StoreConfig, Weigher};
 use crate::sweeper::Sweeper;
 
@@ -134,6 +147,7 @@ pub struct CacheBuilder<K, V, S = DefaultHasher> {
     pub(crate) weigher: Option<Weigher<K, V>>,
     pub(crate) listener: Option<Listener<K, V>>,
     pub(crate) sweeper: Option<SweeperStart<K, V>>,
+    pub(crate) persistence: Option<PersistenceStart<K, V>>,
     pub(crate) _types: PhantomData<fn(K, V)>,
 }
 
@@ -145,6 +159,7 @@ impl<K, V> CacheBuilder<K, V> {
             weigher: None,
             listener: None,
             sweeper: None,
+            persistence: None,
             _types: PhantomData,
         }
     }
@@ -287,6 +302,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             weigher: self.weigher,
             listener: self.listener,
             sweeper: self.sweeper,
+            persistence: self.persistence,
             _types: PhantomData,
         }
     }
@@ -374,6 +390,48 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self
     }
 
+    /// Saves a snapshot of the cache to `path` every `every` on a background
+    /// thread, and once more when the cache is dropped (feature `serde`): the
+    /// service restart recipe is to build with
+    /// [`build_from_snapshot_file`](Self::build_from_snapshot_file) at start and
+    /// this option, so a restart loses at most `every` of writes (none on a clean
+    /// shutdown). Each save is crash-safe (see [`Cache::save_snapshot_to`]).
+    /// Saves and failures are counted in [`Stats::snapshots_saved`] and
+    /// [`Stats::snapshot_failures`]; a failure leaves the previous file in place.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ttlru::Cache;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ttlru-persist-doc-{}.snapshot", std::process::id()));
+    /// let cache: Cache<u32, u32> = Cache::builder()
+    ///     .persist_to(&path, Duration::from_secs(60))
+    ///     .build();
+    /// cache.insert(1, 1);
+    /// drop(cache); // saves once more
+    /// let restored: Cache<u32, u32> = Cache::builder().build_from_snapshot_file(&path).unwrap();
+    /// assert_eq!(restored.get(&1), Some(1));
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    ///
+    /// [`Stats::snapshots_saved`]: crate::Stats::snapshots_saved
+    /// [`Stats::snapshot_failures`]: crate::Stats::snapshot_failures
+    #[cfg(feature = "serde")]
+    pub fn persist_to(mut self, path: impl Into<std::path::PathBuf>, every: Duration) -> Self
+    where
+        K: serde::Serialize + Clone + Send + Sync + 'static,
+        V: serde::Serialize + Clone + Send + Sync + 'static,
+    {
+        self.persistence = Some(crate::persistence::start(
+            SnapshotKind::Cache,
+            0,
+            path.into(),
+            every,
+            snapshot::encode_cache_entry,
+        ));
+        self
+    }
+
     /// Builds the cache.
     ///
     /// ```
@@ -382,11 +440,94 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// ```
     #[must_use]
     pub fn build(self) -> Cache<K, V, S> {
+        let (mut cache, persistence) = self.build_without_persistence();
+        cache.start_persistence(persistence);
+        cache
+    }
+
+    /// The cache, and the background saver to start once it holds what it should.
+    pub(crate) fn build_without_persistence(
+        self,
+    ) -> (Cache<K, V, S>, Option<PersistenceStart<K, V>>) {
         let store = Arc::new(Store::new(
             self.options.store_config(self.weigher, self.listener),
         ));
         let sweeper = self.sweeper.map(|start| start(&store));
-        Cache::from_parts(store, self.hasher, sweeper)
+        (
+            Cache::from_parts(store, self.hasher, sweeper),
+            self.persistence,
+        )
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<K, V, S> CacheBuilder<K, V, S>
+where
+    K: Hash + Eq + serde::de::DeserializeOwned,
+    V: Clone + serde::de::DeserializeOwned,
+    S: BuildHasher,
+{
+    /// Builds the cache from a snapshot written by
+    /// [`Cache::save_snapshot`] (feature `serde`), with this builder's options:
+    /// the entries in their recency order, each with what was left of its time
+    /// when it was saved, less the time since (an entry whose deadline has passed
+    /// is left out). Into fewer shards or a smaller capacity, the least recently
+    /// used are left out. Deadlines are kept as saved; this builder's time to
+    /// live and idle apply from the next write or access.
+    ///
+    /// The whole snapshot is read and checked before anything is loaded: a
+    /// truncated, corrupt, foreign or newer-version input returns its
+    /// [`SnapshotError`], and nothing is built. Entries the restore leaves out do
+    /// not reach the eviction listener.
+    ///
+    /// ```
+    /// use ttlru::{Cache, SnapshotError};
+    ///
+    /// let cache: Cache<u32, u32> = Cache::new(100);
+    /// (0..10).for_each(|i| { cache.insert(i, i * i); });
+    /// let mut bytes = Vec::new();
+    /// cache.save_snapshot(&mut bytes).unwrap();
+    /// let restored: Cache<u32, u32> = Cache::builder().max_capacity(100).build_from_snapshot(&bytes[..]).unwrap();
+    /// assert_eq!(restored.get(&3), Some(9));
+    ///
+    /// bytes.truncate(bytes.len() - 1);
+    /// let truncated = Cache::<u32, u32>::builder().build_from_snapshot(&bytes[..]);
+    /// assert!(matches!(truncated, Err(SnapshotError::Truncated)));
+    /// ```
+    pub fn build_from_snapshot(self, reader: impl Read) -> Result<Cache<K, V, S>, SnapshotError> {
+        self.build_from_snapshot_of(reader, SnapshotKind::Cache)
+    }
+
+    /// [`build_from_snapshot`](Self::build_from_snapshot) from a file, such as
+    /// one written by [`Cache::save_snapshot_to`].
+    ///
+    /// ```
+    /// let missing = ttlru::Cache::<u32, u32>::builder().build_from_snapshot_file("/nonexistent/ttlru.snapshot");
+    /// assert!(matches!(missing, Err(ttlru::SnapshotError::Io(_))));
+    /// ```
+    pub fn build_from_snapshot_file(
+        self,
+        path: impl AsRef<Path>,
+    ) -> Result<Cache<K, V, S>, SnapshotError> {
+        self.build_from_snapshot(snapshot_file::open(path.as_ref())?)
+    }
+
+    /// Restores a snapshot of `kind`: a `SeenSet`'s is a cache's whose values are
+    /// `()`, which postcard encodes in no bytes.
+    pub(crate) fn build_from_snapshot_of(
+        self,
+        reader: impl Read,
+        kind: SnapshotKind,
+    ) -> Result<Cache<K, V, S>, SnapshotError> {
+        let opened = snapshot::open(reader, kind)?;
+        let (mut cache, persistence) = self.build_without_persistence();
+        opened.restore_into(
+            cache.store(),
+            snapshot::decode_serde::<(K, V)>,
+            |(key, value)| (cache.route(&key), key, value),
+        )?;
+        cache.start_persistence(persistence);
+        Ok(cache)
     }
 }
 

@@ -4,11 +4,20 @@ use std::borrow::Borrow;
 use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+#[cfg(feature = "serde")]
+use std::io::Write;
+#[cfg(feature = "serde")]
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::builder::{CacheBuilder, DefaultHasher};
 use crate::clock::duration_to_millis;
+use crate::persistence::PersistenceStart;
+#[cfg(feature = "serde")]
+use crate::snapshot::{self, SnapshotInfo};
+#[cfg(feature = "serde")]
+use crate::snapshot_format::{SnapshotError, SnapshotKind};
 use crate::stats::Stats;
 use crate::store::{Claim, Route, Store};
 use crate::sweeper::Sweeper;
@@ -44,6 +53,8 @@ pub struct Cache<K, V, S = DefaultHasher> {
     hasher: S,
     // Declared last: dropped (stopped and joined) after nothing else needs it.
     _sweeper: Option<Sweeper>,
+    // Stopped after the sweeper: its last save runs as it stops.
+    _persistence: Option<Sweeper>,
 }
 
 impl<K, V> Cache<K, V> {
@@ -95,7 +106,14 @@ impl<K, V, S> Cache<K, V, S> {
             store,
             hasher,
             _sweeper: sweeper,
+            _persistence: None,
         }
+    }
+
+    /// Starts saving snapshots in the background, once the cache holds what it
+    /// should (after a restore, so a half-loaded cache is never saved).
+    pub(crate) fn start_persistence(&mut self, start: Option<PersistenceStart<K, V>>) {
+        self._persistence = start.map(|start| start(&self.store));
     }
 
     /// The number of entries held, including expired ones not yet purged (they are
@@ -241,7 +259,7 @@ impl<K, V, S> Cache<K, V, S> {
 }
 
 impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
-    fn route<Q: Hash + ?Sized>(&self, key: &Q) -> Route {
+    pub(crate) fn route<Q: Hash + ?Sized>(&self, key: &Q) -> Route {
         self.store.route(self.hasher.hash_one(key))
     }
 
@@ -481,6 +499,68 @@ impl<K: Hash + Eq, S: BuildHasher> Cache<K, (), S> {
         let route = self.route(&key);
         self.store
             .insert_if_absent(route, key, (), time_to_live.map(duration_to_millis))
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<K, V, S> Cache<K, V, S>
+where
+    K: serde::Serialize + Clone,
+    V: serde::Serialize + Clone,
+{
+    /// Writes a snapshot of the cache to `writer` (feature `serde`): every live
+    /// entry with its deadlines as wall-clock time, in recency order. Shard by
+    /// shard: each is cloned under its own lock and serialized after it is
+    /// released, so writers to other shards never wait, and user `Serialize` code
+    /// never runs under a lock. Under concurrent writes each shard is saved as it
+    /// was at one instant. See [`CacheBuilder::build_from_snapshot`].
+    ///
+    /// ```
+    /// use ttlru::Cache;
+    ///
+    /// let cache: Cache<String, u64> = Cache::new(100);
+    /// cache.insert("answer".to_string(), 42);
+    /// let mut bytes = Vec::new();
+    /// let info = cache.save_snapshot(&mut bytes).unwrap();
+    /// assert_eq!(info.entries, 1);
+    /// let restored: Cache<String, u64> = Cache::builder().build_from_snapshot(&bytes[..]).unwrap();
+    /// assert_eq!(restored.get("answer"), Some(42));
+    /// ```
+    pub fn save_snapshot<W: Write>(&self, writer: W) -> Result<SnapshotInfo, SnapshotError> {
+        let (info, _) = snapshot::save(
+            &self.store,
+            SnapshotKind::Cache,
+            0,
+            writer,
+            snapshot::encode_cache_entry,
+        )?;
+        Ok(info)
+    }
+
+    /// [`save_snapshot`](Self::save_snapshot) to a file, crash-safe: a temporary
+    /// file beside `path` (owner-only, mode 0600 on unix), synced, renamed over
+    /// `path`, the directory synced. A crash at any point leaves the old file or
+    /// the new one, never a torn one.
+    ///
+    /// ```
+    /// use ttlru::Cache;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ttlru-cache-doc-{}.snapshot", std::process::id()));
+    /// let cache: Cache<u32, String> = Cache::new(100);
+    /// cache.insert(1, "one".to_string());
+    /// cache.save_snapshot_to(&path).unwrap();
+    /// let restored: Cache<u32, String> = Cache::builder().build_from_snapshot_file(&path).unwrap();
+    /// assert_eq!(restored.get(&1).as_deref(), Some("one"));
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn save_snapshot_to(&self, path: impl AsRef<Path>) -> Result<SnapshotInfo, SnapshotError> {
+        snapshot::save_to_path(
+            &self.store,
+            SnapshotKind::Cache,
+            0,
+            path.as_ref(),
+            snapshot::encode_cache_entry,
+        )
     }
 }
 

@@ -4,30 +4,44 @@
 
 use std::fmt;
 use std::hash::Hash;
+use std::io::Read;
 use std::marker::PhantomData;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::builder::CacheBuilder;
-use crate::cache::Cache;
 use crate::clock::{ManualClock, duration_to_millis};
 use crate::fingerprint::{keyed_fingerprint, random_key};
+use crate::persistence::{self, PersistenceStart};
 use crate::removal::RemovalCause;
-use crate::stats::Stats;
+use crate::set_engine::SetEngine;
+use crate::snapshot;
+use crate::snapshot_file;
+use crate::snapshot_format::{SnapshotError, SnapshotKind};
 use crate::store::Route;
 
-/// What a node stores of a fingerprint: the 96 bits that are not its table hash
-/// (the node keeps those 32 bits anyway). Plain `u32`s keep the node 4-aligned: 36
-/// bytes, where a `u128` would force 16-byte alignment and 48.
-type StoredBits = [u32; 3];
+/// What a [`FingerprintSet`] stores of a fingerprint: the 96 bits that are not
+/// its table hash (the node keeps those 32 bits anyway). Opaque; it appears only
+/// as the entry type of the set's [`SetEngine`]. Plain `u32`s keep the node
+/// 4-aligned: 36 bytes, where a `u128` would force 16-byte alignment and 48.
+///
+/// ```
+/// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
+/// let engine: &ttlru::SetEngine<ttlru::StoredBits> = &seen;
+/// assert!(engine.is_empty());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredBits([u32; 3]);
 
 /// Splits a fingerprint into (shard bits, table hash, stored bits).
-fn split(fingerprint: u128) -> (u64, u32, StoredBits) {
+pub(crate) fn split(fingerprint: u128) -> (u64, u32, StoredBits) {
     let (low, high) = (fingerprint as u64, (fingerprint >> 64) as u64);
-    let stored = [(low >> 32) as u32, high as u32, (high >> 32) as u32];
+    let stored = StoredBits([(low >> 32) as u32, high as u32, (high >> 32) as u32]);
     (high, low as u32, stored)
 }
 
-fn join(hash: u32, stored: &StoredBits) -> u128 {
+pub(crate) fn join(hash: u32, StoredBits(stored): &StoredBits) -> u128 {
     let low = (u64::from(stored[0]) << 32) | u64::from(hash);
     let high = (u64::from(stored[2]) << 32) | u64::from(stored[1]);
     (u128::from(high) << 64) | u128::from(low)
@@ -67,8 +81,7 @@ fn join(hash: u32, stored: &StoredBits) -> u128 {
 /// assert!(seen.contains("user42:evt-9f3c"));
 /// ```
 pub struct FingerprintSet<K: ?Sized> {
-    cache: Cache<StoredBits, ()>,
-    key: u128,
+    engine: SetEngine<StoredBits>,
     _keys: PhantomData<fn(&K)>,
 }
 
@@ -84,6 +97,8 @@ pub struct FingerprintSet<K: ?Sized> {
 pub struct FingerprintSetBuilder<K: ?Sized> {
     inner: CacheBuilder<StoredBits, ()>,
     key: Option<u128>,
+    /// `persist_to`: started at build, once the key is known.
+    persist: Option<(PathBuf, Duration)>,
     _keys: PhantomData<fn(&K)>,
 }
 
@@ -103,6 +118,7 @@ impl<K: ?Sized> FingerprintSet<K> {
         FingerprintSetBuilder {
             inner: CacheBuilder::new(),
             key: None,
+            persist: None,
             _keys: PhantomData,
         }
     }
@@ -243,6 +259,36 @@ impl<K: ?Sized> FingerprintSetBuilder<K> {
         self
     }
 
+    /// Saves a snapshot of the set to `path` every `every` on a background
+    /// thread, and once more when the set is dropped. The restart recipe for a
+    /// service: build with [`build_from_snapshot_file`](Self::build_from_snapshot_file)
+    /// at start (falling back to [`build`](Self::build) when there is no file
+    /// yet) and this option; a restart then forgets at most `every` of
+    /// sightings, and none on a clean shutdown. Each save is crash-safe (see
+    /// [`save_snapshot_to`](SetEngine::save_snapshot_to)). Saves and failures are
+    /// counted in [`Stats::snapshots_saved`](crate::Stats::snapshots_saved) and
+    /// [`Stats::snapshot_failures`](crate::Stats::snapshot_failures); a failure
+    /// leaves the previous file in place.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ttlru::FingerprintSet;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ttlru-fp-persist-doc-{}.snapshot", std::process::id()));
+    /// let seen: FingerprintSet<str> = FingerprintSet::builder()
+    ///     .persist_to(&path, Duration::from_secs(60))
+    ///     .build();
+    /// seen.insert("evt-1");
+    /// drop(seen); // saves once more
+    /// let restored: FingerprintSet<str> = FingerprintSet::builder().build_from_snapshot_file(&path).unwrap();
+    /// assert!(restored.contains("evt-1"));
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn persist_to(mut self, path: impl Into<PathBuf>, every: Duration) -> Self {
+        self.persist = Some((path.into(), every));
+        self
+    }
+
     /// Builds the set.
     ///
     /// ```
@@ -250,11 +296,108 @@ impl<K: ?Sized> FingerprintSetBuilder<K> {
     /// assert!(seen.is_empty());
     /// ```
     pub fn build(self) -> FingerprintSet<K> {
-        FingerprintSet {
-            cache: self.inner.build(),
-            key: self.key.unwrap_or_else(random_key),
+        let (mut set, persistence) = self.build_without_persistence();
+        set.engine.cache.start_persistence(persistence);
+        set
+    }
+
+    /// The set, and the background saver to start once it holds what it should.
+    fn build_without_persistence(
+        self,
+    ) -> (FingerprintSet<K>, Option<PersistenceStart<StoredBits, ()>>) {
+        let key = self.key.unwrap_or_else(random_key);
+        let persistence = self.persist.map(|(path, every)| {
+            persistence::start(
+                SnapshotKind::FingerprintSet,
+                key,
+                path,
+                every,
+                snapshot::encode_set_entry,
+            )
+        });
+        let (cache, _) = self.inner.build_without_persistence();
+        let set = FingerprintSet {
+            engine: SetEngine::new(cache, key),
             _keys: PhantomData,
+        };
+        (set, persistence)
+    }
+
+    /// Builds the set from a snapshot written by
+    /// [`save_snapshot`](SetEngine::save_snapshot), with this builder's options:
+    /// its fingerprints in their recency order, each with what was left of its
+    /// time when it was saved, less the time since (an entry whose deadline has
+    /// passed is left out). The set takes the snapshot's fingerprint key; a
+    /// builder given another one with
+    /// [`fingerprint_key`](Self::fingerprint_key) is refused with
+    /// [`SnapshotError::KeyMismatch`]. Into fewer shards or a smaller capacity,
+    /// the least recently seen are left out. Deadlines are kept as saved; this
+    /// builder's time to live and idle apply from the next write or sighting.
+    ///
+    /// The whole snapshot is read and checked before anything is loaded: a
+    /// truncated, corrupt, foreign or newer-version input returns its
+    /// [`SnapshotError`], and nothing is built. Entries the restore leaves out do
+    /// not reach the eviction listener.
+    ///
+    /// ```
+    /// use ttlru::{FingerprintSet, SnapshotError};
+    ///
+    /// let seen: FingerprintSet<str> = FingerprintSet::builder().fingerprint_key(7).build();
+    /// seen.insert("evt-1");
+    /// let mut bytes = Vec::new();
+    /// seen.save_snapshot(&mut bytes).unwrap();
+    ///
+    /// let restored: FingerprintSet<str> = FingerprintSet::builder().build_from_snapshot(&bytes[..]).unwrap();
+    /// assert_eq!(restored.fingerprint_key(), 7);
+    /// assert!(restored.contains("evt-1"));
+    ///
+    /// let other = FingerprintSet::<str>::builder().fingerprint_key(8).build_from_snapshot(&bytes[..]);
+    /// assert!(matches!(other, Err(SnapshotError::KeyMismatch)));
+    /// ```
+    pub fn build_from_snapshot(
+        self,
+        reader: impl Read,
+    ) -> Result<FingerprintSet<K>, SnapshotError> {
+        let opened = snapshot::open(reader, SnapshotKind::FingerprintSet)?;
+        let key = opened.header().fingerprint_key;
+        if self.key.is_some_and(|given| given != key) {
+            return Err(SnapshotError::KeyMismatch);
         }
+        let (mut set, persistence) = self.fingerprint_key(key).build_without_persistence();
+        let store = set.engine.cache.store();
+        opened.restore_into(store, snapshot::decode_fingerprint, |fingerprint| {
+            let (shard_bits, hash, stored) = split(fingerprint);
+            (store.route_parts(shard_bits, hash), stored, ())
+        })?;
+        set.engine.cache.start_persistence(persistence);
+        Ok(set)
+    }
+
+    /// [`build_from_snapshot`](Self::build_from_snapshot) from a file, such as one
+    /// written by [`save_snapshot_to`](SetEngine::save_snapshot_to).
+    ///
+    /// ```
+    /// use ttlru::{FingerprintSet, SnapshotError};
+    ///
+    /// let missing = FingerprintSet::<str>::builder().build_from_snapshot_file("/nonexistent/ttlru.snapshot");
+    /// assert!(matches!(missing, Err(SnapshotError::Io(_))));
+    /// ```
+    pub fn build_from_snapshot_file(
+        self,
+        path: impl AsRef<Path>,
+    ) -> Result<FingerprintSet<K>, SnapshotError> {
+        self.build_from_snapshot(snapshot_file::open(path.as_ref())?)
+    }
+
+    /// A name for the set, shown by `Debug` and, with the `metrics` feature, the
+    /// `cache` label of its published figures. See [`CacheBuilder::name`].
+    ///
+    /// ```
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::builder().name("orders-dedup").build();
+    /// assert!(format!("{seen:?}").contains("FingerprintSet"));
+    /// ```
+    pub fn name(self, name: impl Into<String>) -> Self {
+        self.map(|inner| inner.name(name))
     }
 
     fn map(
@@ -277,7 +420,7 @@ impl<K: ?Sized + Hash> FingerprintSet<K> {
     /// assert_ne!(a.fingerprint("x"), b.fingerprint("x"));
     /// ```
     pub fn fingerprint(&self, key: &K) -> u128 {
-        keyed_fingerprint(self.key, key)
+        keyed_fingerprint(self.engine.fingerprint_key, key)
     }
 
     /// Records a sighting: `true` if the key's fingerprint was not present (a
@@ -346,13 +489,16 @@ impl<K: ?Sized> FingerprintSet<K> {
     /// assert_eq!(seen.fingerprint_key(), 7);
     /// ```
     pub fn fingerprint_key(&self) -> u128 {
-        self.key
+        self.engine.fingerprint_key
     }
 
     #[inline]
     fn locate_fingerprint(&self, fingerprint: u128) -> (Route, StoredBits) {
         let (shard_bits, hash, stored) = split(fingerprint);
-        (self.cache.store().route_parts(shard_bits, hash), stored)
+        (
+            self.engine.cache.store().route_parts(shard_bits, hash),
+            stored,
+        )
     }
 
     /// [`insert`](FingerprintSet::insert) of a key whose fingerprint is given.
@@ -365,7 +511,10 @@ impl<K: ?Sized> FingerprintSet<K> {
     /// ```
     pub fn insert_fingerprint(&self, fingerprint: u128) -> bool {
         let (route, stored) = self.locate_fingerprint(fingerprint);
-        self.cache.store().insert_if_absent(route, stored, (), None)
+        self.engine
+            .cache
+            .store()
+            .insert_if_absent(route, stored, (), None)
     }
 
     /// [`insert_with_ttl`](FingerprintSet::insert_with_ttl) of a key whose
@@ -380,7 +529,7 @@ impl<K: ?Sized> FingerprintSet<K> {
     /// ```
     pub fn insert_fingerprint_with_ttl(&self, fingerprint: u128, time_to_live: Duration) -> bool {
         let (route, stored) = self.locate_fingerprint(fingerprint);
-        let store = self.cache.store();
+        let store = self.engine.cache.store();
         store.note_expiry_in_use();
         store.insert_if_absent(route, stored, (), Some(duration_to_millis(time_to_live)))
     }
@@ -417,111 +566,29 @@ impl<K: ?Sized> FingerprintSet<K> {
     }
 }
 
-impl<K: ?Sized> FingerprintSet<K> {
-    /// The number of fingerprints held, including expired ones not yet purged.
-    ///
-    /// ```
-    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
-    /// seen.insert("a");
-    /// assert_eq!(seen.len(), 1);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.cache.len()
-    }
+impl<K: ?Sized> Deref for FingerprintSet<K> {
+    type Target = SetEngine<StoredBits>;
 
-    /// Whether [`len`](Self::len) is zero.
-    ///
-    /// ```
-    /// assert!(ttlru::FingerprintSet::<str>::new(10).is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.cache.is_empty()
+    /// The operations every seen set shares (`len`, `clear`, `purge_expired`,
+    /// `stats`, ...): see [`SetEngine`].
+    fn deref(&self) -> &SetEngine<StoredBits> {
+        &self.engine
     }
+}
 
-    /// Forgets everything and frees the tables, slabs and wheels.
-    ///
-    /// ```
-    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
-    /// seen.insert("a");
-    /// seen.clear();
-    /// assert!(seen.insert("a"));
-    /// ```
-    pub fn clear(&self) {
-        self.cache.clear();
-    }
-
-    /// Shrinks every shard's table and slab to fit.
-    ///
-    /// ```
-    /// let seen: ttlru::FingerprintSet<u32> = ttlru::FingerprintSet::new(1_000);
-    /// (0..1_000u32).for_each(|i| { seen.insert(&i); });
-    /// (0..1_000u32).for_each(|i| { seen.remove(&i); });
-    /// seen.shrink_to_fit();
-    /// assert_eq!(seen.stats().table_buckets, 0);
-    /// ```
-    pub fn shrink_to_fit(&self) {
-        self.cache.shrink_to_fit();
-    }
-
-    /// Removes every expired fingerprint now; returns how many.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ttlru::{FingerprintSet, ManualClock};
-    ///
-    /// let clock = ManualClock::new();
-    /// let seen: FingerprintSet<str> = FingerprintSet::builder()
-    ///     .time_to_live(Duration::from_secs(1))
-    ///     .clock(clock.clone())
-    ///     .build();
-    /// seen.insert("a");
-    /// clock.advance(Duration::from_secs(1));
-    /// assert_eq!(seen.purge_expired(), 1);
-    /// ```
-    pub fn purge_expired(&self) -> usize {
-        self.cache.purge_expired()
-    }
-
-    /// Counters and size: see [`Stats`].
-    ///
-    /// ```
-    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::new(10);
-    /// seen.insert("a");
-    /// seen.insert("a");
-    /// assert_eq!((seen.stats().hits, seen.stats().misses), (1, 1));
-    /// ```
-    pub fn stats(&self) -> Stats {
-        self.cache.stats()
-    }
-
-    /// Bytes held by the tables, slabs and wheels: everything the set holds, since
-    /// it owns no keys.
-    ///
-    /// ```
-    /// let seen: ttlru::FingerprintSet<u32> = ttlru::FingerprintSet::new(100_000);
-    /// (0..100_000u32).for_each(|i| { seen.insert(&i); });
-    /// assert!(seen.memory_bytes() < 100_000 * 64);
-    /// ```
-    pub fn memory_bytes(&self) -> usize {
-        self.cache.memory_bytes()
-    }
-
-    /// The number of shards (a power of two).
-    ///
-    /// ```
-    /// assert!(ttlru::FingerprintSet::<str>::new(1_000).shard_count().is_power_of_two());
-    /// ```
-    pub fn shard_count(&self) -> usize {
-        self.cache.shard_count()
+impl<K: ?Sized> fmt::Debug for FingerprintSetBuilder<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Whether a key is fixed, never the key: it is a secret.
+        f.debug_struct("FingerprintSetBuilder")
+            .field("options", &self.inner)
+            .field("fingerprint_key_fixed", &self.key.is_some())
+            .finish()
     }
 }
 
 impl<K: ?Sized> fmt::Debug for FingerprintSet<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FingerprintSet")
-            .field("len", &self.len())
-            .field("shards", &self.shard_count())
-            .finish_non_exhaustive()
+        self.engine.debug_as("FingerprintSet", f)
     }
 }
 

@@ -38,10 +38,14 @@
 //!   slabs shrink once a shard is under a quarter full).
 //! - A panic in user code (`Hash`, `Eq`, `Clone`, weigher, listener) leaves every
 //!   shard consistent and usable.
+//! - A snapshot restores each shard as it was at one instant, in recency order,
+//!   with the downtime counted against every deadline; a bad snapshot loads
+//!   nothing and returns a [`SnapshotError`] that says what is wrong.
 //!
 //! # Where things live
 //! - `cache`, `seen_set`, `fingerprint_set`: the public [`Cache`], [`SeenSet`] and
-//!   [`FingerprintSet`]; `fingerprint`: the keyed 128-bit SipHash behind the last.
+//!   [`FingerprintSet`]; `fingerprint`: the keyed 128-bit SipHash behind the last;
+//!   `set_engine`: [`SetEngine`], the operations both sets share, written once.
 //! - `builder`: options and the shard-count rule; `clock`: time, and [`ManualClock`].
 //! - `store`: the shards together, locking, and listener delivery; `shard`: one
 //!   shard's table, capacity and shrink rules.
@@ -49,14 +53,20 @@
 //!   hierarchical timer wheel; `deadline`: 4-byte exact deadlines.
 //! - `in_flight`: the waits of single-flight loading (`get_or_insert_with` and its
 //!   `try` and `async` forms, which `store` runs); `removal`: causes and delivery;
-//!   `sweeper`: the background thread; `stats`: counters; `metrics` (feature
-//!   `metrics`): publishing them through the `metrics` facade.
+//!   `sweeper`: background threads on a timer; `stats`: counters; `metrics`
+//!   (feature `metrics`): publishing them through the `metrics` facade.
+//! - Snapshots: `snapshot` saves a store shard by shard and restores it in
+//!   recency order ([`SnapshotInfo`], [`SnapshotEntry`]); `snapshot_format` is the
+//!   file layout and [`SnapshotError`]; `snapshot_file` the crash-safe file
+//!   write; `checksum` the CRC-32C of every block; `persistence` the periodic
+//!   saver behind `persist_to`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
 mod cache;
+mod checksum;
 mod clock;
 mod deadline;
 mod fingerprint;
@@ -64,10 +74,15 @@ mod fingerprint_set;
 mod in_flight;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod persistence;
 mod removal;
 mod seen_set;
+mod set_engine;
 mod shard;
 mod slab;
+mod snapshot;
+mod snapshot_file;
+mod snapshot_format;
 mod stats;
 mod store;
 mod sweeper;
@@ -77,9 +92,12 @@ pub use builder::{CacheBuilder, DefaultHasher, MAX_SHARDS};
 pub use cache::Cache;
 pub use clock::ManualClock;
 pub use fingerprint::keyed_fingerprint;
-pub use fingerprint_set::{FingerprintSet, FingerprintSetBuilder};
+pub use fingerprint_set::{FingerprintSet, FingerprintSetBuilder, StoredBits};
 pub use removal::RemovalCause;
 pub use seen_set::{SeenSet, SeenSetBuilder};
+pub use set_engine::SetEngine;
+pub use snapshot::{SnapshotEntry, SnapshotInfo};
+pub use snapshot_format::{SnapshotError, SnapshotKind};
 pub use stats::Stats;
 
 /// Compile-time checks, never called: every public type is `Send + Sync` when its
@@ -101,7 +119,9 @@ fn public_types_are_send_sync_and_debug<K: Send + Sync, V: Send + Sync, S: Send 
     debug::<Cache<K, V, S>>();
     debug::<CacheBuilder<K, V, S>>();
     debug::<SeenSet<K, S>>();
+    debug::<SeenSetBuilder<K, S>>();
     debug::<FingerprintSet<str>>();
+    debug::<FingerprintSetBuilder<str>>();
     debug::<ManualClock>();
     debug::<RemovalCause>();
     debug::<Stats>();

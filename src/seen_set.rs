@@ -4,13 +4,15 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::ops::Deref;
 use std::time::Duration;
 
 use crate::builder::{CacheBuilder, DefaultHasher};
-use crate::cache::Cache;
 use crate::clock::ManualClock;
 use crate::removal::RemovalCause;
-use crate::stats::Stats;
+use crate::set_engine::SetEngine;
+#[cfg(feature = "serde")]
+use crate::snapshot_format::SnapshotError;
 
 /// A concurrent set of recently seen keys, bounded by capacity and by time: the
 /// replacement for an unbounded `HashSet<String>` used to drop duplicate events.
@@ -38,7 +40,7 @@ use crate::stats::Stats;
 /// assert_eq!(seen.len(), 2);
 /// ```
 pub struct SeenSet<K, S = DefaultHasher> {
-    cache: Cache<K, (), S>,
+    engine: SetEngine<K, S>,
 }
 
 /// Builds a [`SeenSet`]: see [`SeenSet::builder`]. The options mean what they mean
@@ -236,6 +238,41 @@ impl<K, S> SeenSetBuilder<K, S> {
         self.map(|inner| inner.background_sweeper(every))
     }
 
+    /// Saves a snapshot of the set to `path` every `every` on a background
+    /// thread, and once more when the set is dropped (feature `serde`). See
+    /// [`CacheBuilder::persist_to`]: the same restart recipe, counters and
+    /// guarantees.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ttlru::SeenSet;
+    ///
+    /// let path = std::env::temp_dir().join(format!("ttlru-seen-persist-doc-{}.snapshot", std::process::id()));
+    /// let seen: SeenSet<String> = SeenSet::builder().persist_to(&path, Duration::from_secs(60)).build();
+    /// seen.insert("evt-1".to_string());
+    /// drop(seen); // saves once more
+    /// let restored: SeenSet<String> = SeenSet::builder().build_from_snapshot_file(&path).unwrap();
+    /// assert!(restored.contains("evt-1"));
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn persist_to(self, path: impl Into<std::path::PathBuf>, every: Duration) -> Self
+    where
+        K: crate::SnapshotEntry + Send + Sync + 'static,
+    {
+        let path = path.into();
+        self.map(|mut inner| {
+            inner.persistence = Some(crate::persistence::start(
+                K::KIND,
+                0,
+                path,
+                every,
+                crate::snapshot::encode_set_entry,
+            ));
+            inner
+        })
+    }
+
     /// Builds the set.
     ///
     /// ```
@@ -244,8 +281,74 @@ impl<K, S> SeenSetBuilder<K, S> {
     /// ```
     pub fn build(self) -> SeenSet<K, S> {
         SeenSet {
-            cache: self.inner.build(),
+            engine: SetEngine::new(self.inner.build(), 0),
         }
+    }
+
+    /// Builds the set from a snapshot written by
+    /// [`save_snapshot`](crate::SetEngine::save_snapshot) (feature `serde`), with
+    /// this builder's options: its keys in their recency order, each with what
+    /// was left of its window when it was saved, less the time since (a key whose
+    /// window ended is left out). Into fewer shards or a smaller capacity, the
+    /// least recently seen are left out. See
+    /// [`CacheBuilder::build_from_snapshot`] for what a bad input returns:
+    /// nothing is loaded from it.
+    ///
+    /// ```
+    /// use ttlru::SeenSet;
+    ///
+    /// let seen: SeenSet<String> = SeenSet::new(1_000);
+    /// seen.insert("evt-1".to_string());
+    /// let mut bytes = Vec::new();
+    /// seen.save_snapshot(&mut bytes).unwrap();
+    /// let restored: SeenSet<String> = SeenSet::builder().build_from_snapshot(&bytes[..]).unwrap();
+    /// assert!(!restored.insert("evt-1".to_string())); // still a duplicate
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn build_from_snapshot(
+        self,
+        reader: impl std::io::Read,
+    ) -> Result<SeenSet<K, S>, SnapshotError>
+    where
+        K: Hash + Eq + serde::de::DeserializeOwned,
+        S: BuildHasher,
+    {
+        let cache = self
+            .inner
+            .build_from_snapshot_of(reader, crate::SnapshotKind::SeenSet)?;
+        Ok(SeenSet {
+            engine: SetEngine::new(cache, 0),
+        })
+    }
+
+    /// [`build_from_snapshot`](Self::build_from_snapshot) from a file, such as one
+    /// written by [`save_snapshot_to`](crate::SetEngine::save_snapshot_to).
+    ///
+    /// ```
+    /// let missing = ttlru::SeenSet::<String>::builder().build_from_snapshot_file("/nonexistent/ttlru.snapshot");
+    /// assert!(matches!(missing, Err(ttlru::SnapshotError::Io(_))));
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn build_from_snapshot_file(
+        self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<SeenSet<K, S>, SnapshotError>
+    where
+        K: Hash + Eq + serde::de::DeserializeOwned,
+        S: BuildHasher,
+    {
+        self.build_from_snapshot(crate::snapshot_file::open(path.as_ref())?)
+    }
+
+    /// A name for the set, shown by `Debug` and, with the `metrics` feature, the
+    /// `cache` label of its published figures. See [`CacheBuilder::name`].
+    ///
+    /// ```
+    /// let seen: ttlru::SeenSet<String> = ttlru::SeenSet::builder().name("orders-dedup").build();
+    /// assert!(format!("{seen:?}").contains("SeenSet"));
+    /// ```
+    pub fn name(self, name: impl Into<String>) -> Self {
+        self.map(|inner| inner.name(name))
     }
 
     fn map(self, change: impl FnOnce(CacheBuilder<K, (), S>) -> CacheBuilder<K, (), S>) -> Self {
@@ -255,104 +358,13 @@ impl<K, S> SeenSetBuilder<K, S> {
     }
 }
 
-impl<K, S> SeenSet<K, S> {
-    /// The number of keys held, including expired ones not yet purged (they are
-    /// never reported as present). Takes no lock.
-    ///
-    /// ```
-    /// let seen: ttlru::SeenSet<u32> = ttlru::SeenSet::new(10);
-    /// seen.insert(1);
-    /// seen.insert(1);
-    /// assert_eq!(seen.len(), 1);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.cache.len()
-    }
+impl<K, S> Deref for SeenSet<K, S> {
+    type Target = SetEngine<K, S>;
 
-    /// Whether [`len`](Self::len) is zero.
-    ///
-    /// ```
-    /// assert!(ttlru::SeenSet::<u32>::new(10).is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.cache.is_empty()
-    }
-
-    /// Forgets every key and frees the tables, slabs and wheels.
-    ///
-    /// ```
-    /// let seen: ttlru::SeenSet<u32> = ttlru::SeenSet::new(10);
-    /// seen.insert(1);
-    /// seen.clear();
-    /// assert!(seen.insert(1));
-    /// ```
-    pub fn clear(&self) {
-        self.cache.clear();
-    }
-
-    /// Shrinks every shard's table and slab to fit its live keys.
-    ///
-    /// ```
-    /// let seen: ttlru::SeenSet<u32> = ttlru::SeenSet::new(1_000);
-    /// (0..1_000).for_each(|i| { seen.insert(i); });
-    /// (0..1_000).for_each(|i| { seen.remove(&i); });
-    /// seen.shrink_to_fit();
-    /// assert_eq!(seen.stats().table_buckets, 0);
-    /// ```
-    pub fn shrink_to_fit(&self) {
-        self.cache.shrink_to_fit();
-    }
-
-    /// Removes every expired key now; returns how many. See [`Cache::purge_expired`].
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ttlru::{ManualClock, SeenSet};
-    ///
-    /// let clock = ManualClock::new();
-    /// let seen: SeenSet<u32> = SeenSet::builder()
-    ///     .time_to_live(Duration::from_secs(1))
-    ///     .clock(clock.clone())
-    ///     .build();
-    /// seen.insert(1);
-    /// clock.advance(Duration::from_secs(2));
-    /// assert_eq!(seen.purge_expired(), 1);
-    /// ```
-    pub fn purge_expired(&self) -> usize {
-        self.cache.purge_expired()
-    }
-
-    /// Counters and size: see [`Stats`]. A repeated `insert` counts as a hit, a
-    /// first sighting as a miss.
-    ///
-    /// ```
-    /// let seen: ttlru::SeenSet<u32> = ttlru::SeenSet::new(10);
-    /// seen.insert(1);
-    /// seen.insert(1);
-    /// assert_eq!(seen.stats().hits, 1);
-    /// ```
-    pub fn stats(&self) -> Stats {
-        self.cache.stats()
-    }
-
-    /// Bytes held by the tables, slabs and wheels (not the keys' own heap memory).
-    ///
-    /// ```
-    /// let seen: ttlru::SeenSet<u64> = ttlru::SeenSet::new(1_000);
-    /// (0..1_000).for_each(|i| { seen.insert(i); });
-    /// assert!(seen.memory_bytes() >= 1_000 * 32);
-    /// ```
-    pub fn memory_bytes(&self) -> usize {
-        self.cache.memory_bytes()
-    }
-
-    /// The number of shards (a power of two).
-    ///
-    /// ```
-    /// assert!(ttlru::SeenSet::<u32>::new(1_000).shard_count().is_power_of_two());
-    /// ```
-    pub fn shard_count(&self) -> usize {
-        self.cache.shard_count()
+    /// The operations every seen set shares (`len`, `clear`, `purge_expired`,
+    /// `stats`, ...): see [`SetEngine`].
+    fn deref(&self) -> &SetEngine<K, S> {
+        &self.engine
     }
 }
 
@@ -367,7 +379,7 @@ impl<K: Hash + Eq, S: BuildHasher> SeenSet<K, S> {
     /// assert!(!seen.insert("evt-9f3c".to_string()));
     /// ```
     pub fn insert(&self, key: K) -> bool {
-        self.cache.insert_if_absent(key, None)
+        self.engine.cache.insert_if_absent(key, None)
     }
 
     /// Like [`insert`](Self::insert), with this key's own time to live if it is
@@ -385,7 +397,7 @@ impl<K: Hash + Eq, S: BuildHasher> SeenSet<K, S> {
     /// assert!(seen.insert_with_ttl("a", Duration::from_secs(5)));
     /// ```
     pub fn insert_with_ttl(&self, key: K, time_to_live: Duration) -> bool {
-        self.cache.insert_if_absent(key, Some(time_to_live))
+        self.engine.cache.insert_if_absent(key, Some(time_to_live))
     }
 
     /// Whether `key` is present (and not expired), without recording a sighting.
@@ -400,7 +412,7 @@ impl<K: Hash + Eq, S: BuildHasher> SeenSet<K, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.cache.contains_key(key)
+        self.engine.cache.contains_key(key)
     }
 
     /// Forgets `key`; returns whether it was present (and not expired).
@@ -416,15 +428,20 @@ impl<K: Hash + Eq, S: BuildHasher> SeenSet<K, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.cache.remove(key).is_some()
+        self.engine.cache.remove(key).is_some()
+    }
+}
+
+impl<K, S> fmt::Debug for SeenSetBuilder<K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeenSetBuilder")
+            .field("options", &self.inner)
+            .finish()
     }
 }
 
 impl<K, S> fmt::Debug for SeenSet<K, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SeenSet")
-            .field("len", &self.len())
-            .field("shards", &self.shard_count())
-            .finish_non_exhaustive()
+        self.engine.debug_as("SeenSet", f)
     }
 }

@@ -246,13 +246,29 @@ impl<K, V> Shard<K, V> {
         now: u64,
         out: &mut RemovedEntries<K, V>,
     ) -> bool {
+        let deadlines = self.write_deadlines_for(time_to_live, now);
+        self.insert_with_deadlines(hash, key, value, weight, deadlines, now, out)
+    }
+
+    /// [`insert_new`](Self::insert_new) with the deadlines given: `(write deadline,
+    /// deadline)`, as a snapshot restores them.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn insert_with_deadlines(
+        &mut self,
+        hash: u32,
+        key: K,
+        value: V,
+        weight: u32,
+        (write_deadline, deadline): (u64, u64),
+        now: u64,
+        out: &mut RemovedEntries<K, V>,
+    ) -> bool {
         self.counters.inserts += 1;
         if u64::from(weight) > self.capacity {
             self.counters.evictions += 1;
             out.push(hash, key, value, RemovalCause::Evicted);
             return false;
         }
-        let (write_deadline, deadline) = self.write_deadlines_for(time_to_live, now);
         if deadline <= now {
             self.counters.expirations += 1;
             out.push(hash, key, value, RemovalCause::Expired);
@@ -332,6 +348,38 @@ impl<K, V> Shard<K, V> {
         self.slab.move_to_front(index);
         self.evict_to_capacity(now, out);
         (key, old_value)
+    }
+
+    /// Calls `copy` with every entry in slab order (sequential memory, so the
+    /// lock is held briefly): its table hash, key, value, deadline, write
+    /// deadline (the deadline its last write set, which a time to idle cannot
+    /// pass; `NEVER` for none) and the index of the next less recently used
+    /// entry. Returns the most recently used index; following the links from
+    /// there in the copy gives the recency order, without the lock.
+    pub(crate) fn copy_all(&self, mut copy: impl FnMut(u32, &K, &V, u64, u64, u32)) -> u32 {
+        for index in 0..self.slab.len() as u32 {
+            let node = self.slab.node(index);
+            let deadline = self.deadlines.decode(index, node.deadline);
+            let write_deadline = if self.policy.time_to_idle.is_some() {
+                self.write_deadlines[index as usize]
+            } else {
+                deadline
+            };
+            copy(
+                node.hash,
+                &node.key,
+                &node.value,
+                deadline,
+                write_deadline,
+                node.lru.next,
+            );
+        }
+        self.slab.lru_head()
+    }
+
+    /// Zeroes the counters (a restored set starts its statistics afresh).
+    pub(crate) fn reset_counters(&mut self) {
+        self.counters = Stats::default();
     }
 
     /// Makes room: first every expired entry goes (a live entry is never evicted
@@ -490,6 +538,16 @@ impl<K, V> Shard<K, V> {
         if roomy(self.table.capacity()) || roomy(self.slab.capacity()) {
             self.shrink_to(len * 2);
         }
+    }
+
+    /// Room for `additional` more entries, so a restore does not grow the table
+    /// and slab step by step.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let additional = additional.min(usize::try_from(self.capacity).unwrap_or(usize::MAX));
+        let slab = &self.slab;
+        self.table
+            .reserve(additional, |&i| table_hash(slab.node(i).hash));
+        self.slab.reserve_exact(additional);
     }
 
     fn shrink_to(&mut self, capacity: usize) {

@@ -177,12 +177,22 @@ impl<K, V> Slab<K, V> {
         std::mem::take(&mut self.nodes)
     }
 
+    /// Room for `additional` more nodes, exactly (a restore knows how many come).
+    pub(crate) fn reserve_exact(&mut self, additional: usize) {
+        self.nodes.reserve_exact(additional);
+    }
+
     pub(crate) fn shrink_to(&mut self, min_capacity: usize) {
         self.nodes.shrink_to(min_capacity);
     }
 
     pub(crate) fn nodes_mut(&mut self) -> std::slice::IterMut<'_, Node<K, V>> {
         self.nodes.iter_mut()
+    }
+
+    /// The most recently used node, or `NIL`.
+    pub(crate) fn lru_head(&self) -> u32 {
+        self.head
     }
 
     /// Indices from most to least recently used (for tests and debugging).

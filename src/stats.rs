@@ -40,6 +40,11 @@ pub struct Stats {
     pub len: u64,
     /// Hash-table buckets held now, over all shards: shows whether memory came back.
     pub table_buckets: u64,
+    /// Snapshots written by the background saver of `persist_to`.
+    pub snapshots_saved: u64,
+    /// Background snapshot saves that failed (an I/O error, or a panic in user
+    /// `Serialize` code); the previous file is left in place each time.
+    pub snapshot_failures: u64,
 }
 
 impl AddAssign for Stats {
@@ -52,6 +57,8 @@ impl AddAssign for Stats {
         self.removals += other.removals;
         self.len += other.len;
         self.table_buckets += other.table_buckets;
+        self.snapshots_saved += other.snapshots_saved;
+        self.snapshot_failures += other.snapshot_failures;
     }
 }
 

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 
 use crate::clock::Clock;
+use crate::deadline::NEVER;
 use crate::in_flight::{Pending, block_on};
+use crate::persistence::SaveCounters;
 use crate::removal::{Listener, RemovalCause, RemovedEntries, deliver};
 use crate::shard::{Policy, Shard, WRITE_BUDGET};
 use crate::stats::Stats;
@@ -57,6 +59,10 @@ pub(crate) struct Store<K, V> {
     weigher: Option<Weigher<K, V>>,
     listener: Option<Listener<K, V>>,
     name: Option<String>,
+    /// Whether entries have a time to idle, so a snapshot keeps write deadlines.
+    time_to_idle: bool,
+    /// Background snapshot saves (see `persistence`).
+    save_counters: SaveCounters,
 }
 
 /// Spreads a user hash so that both its top bits (the shard) and its low 32 bits
@@ -64,6 +70,27 @@ pub(crate) struct Store<K, V> {
 fn spread(hash: u64) -> u64 {
     let product = u128::from(hash) * 0x9E37_79B9_7F4A_7C15_u128;
     (product as u64) ^ ((product >> 64) as u64)
+}
+
+/// An entry on its way back from a snapshot into its shard.
+pub(crate) struct Restored<K, V> {
+    pub(crate) hash: u32,
+    pub(crate) key: K,
+    pub(crate) value: V,
+    /// From the weigher, which runs before any lock is taken.
+    pub(crate) weight: u32,
+    /// Clock time: (write deadline, deadline).
+    pub(crate) deadlines: (u64, u64),
+}
+
+impl Route {
+    pub(crate) fn shard(&self) -> usize {
+        self.shard
+    }
+
+    pub(crate) fn hash(&self) -> u32 {
+        self.hash
+    }
 }
 
 impl<K, V> Store<K, V> {
@@ -102,11 +129,21 @@ impl<K, V> Store<K, V> {
             weigher,
             listener,
             name,
+            time_to_idle: policy.time_to_idle.is_some(),
+            save_counters: SaveCounters::default(),
         }
     }
 
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    pub(crate) fn save_counters(&self) -> &SaveCounters {
+        &self.save_counters
+    }
+
+    pub(crate) fn has_time_to_idle(&self) -> bool {
+        self.time_to_idle
     }
 
     pub(crate) fn shard_count(&self) -> usize {
@@ -427,6 +464,83 @@ impl<K, V> Store<K, V> {
         }
     }
 
+    /// The clock's time, whether or not any entry has a deadline yet.
+    pub(crate) fn clock_now(&self) -> u64 {
+        self.clock.now_millis()
+    }
+
+    /// One shard's length, read without its lock.
+    pub(crate) fn shard_len(&self, shard: usize) -> usize {
+        self.slots[shard].len.load(Ordering::Relaxed)
+    }
+
+    /// Copies one shard under its lock (see `Shard::copy_all`): returns the
+    /// shard's time, its most recently used index, and how long the lock was
+    /// held. A snapshot copies one shard at a time, so writers to other shards
+    /// never wait.
+    pub(crate) fn copy_shard(
+        &self,
+        shard: usize,
+        copy: impl FnMut(u32, &K, &V, u64, u64, u32),
+    ) -> (u64, u32, std::time::Duration) {
+        let now = self.now();
+        let mut guard = self.slots[shard].shard.lock();
+        let locked_at = std::time::Instant::now();
+        let now = guard.observe(now);
+        let head = guard.copy_all(copy);
+        let held = locked_at.elapsed();
+        drop(guard);
+        (now, head, held)
+    }
+
+    /// Puts back entries read from a snapshot into one shard, in order, each as
+    /// the most recently used so far, with the deadlines given (clock time:
+    /// `(write deadline, deadline)`). A key already there is replaced. What this
+    /// evicts or drops is not reported to the listener: it never was in this
+    /// set as far as its users could see.
+    pub(crate) fn restore_shard(
+        &self,
+        shard: usize,
+        entries: impl ExactSizeIterator<Item = Restored<K, V>>,
+        now: u64,
+    ) where
+        K: Eq,
+    {
+        let slot = &self.slots[shard];
+        let mut removed = RemovedEntries::new();
+        let mut guard = slot.shard.lock();
+        let now = guard.observe(now);
+        guard.reserve(entries.len());
+        for entry in entries {
+            let Restored {
+                hash,
+                key,
+                value,
+                weight,
+                deadlines,
+            } = entry;
+            if deadlines.1 != NEVER {
+                self.note_expiry_in_use();
+            }
+            if let Some((old_key, old_value)) = guard.remove(hash, |k| *k == key, now, &mut removed)
+            {
+                removed.push(hash, old_key, old_value, RemovalCause::Replaced);
+            }
+            guard.insert_with_deadlines(hash, key, value, weight, deadlines, now, &mut removed);
+        }
+        slot.len.store(guard.len(), Ordering::Relaxed);
+        drop(guard);
+        // Dropped here, unlocked, like every removed entry.
+        drop(removed);
+    }
+
+    /// Zeroes every shard's counters: a restored set starts its statistics afresh.
+    pub(crate) fn reset_counters(&self) {
+        for slot in self.slots.iter() {
+            slot.shard.lock().reset_counters();
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.slots
             .iter()
@@ -486,6 +600,8 @@ impl<K, V> Store<K, V> {
         for slot in self.slots.iter() {
             total += slot.shard.lock().stats();
         }
+        total.snapshots_saved = self.save_counters.saved.load(Ordering::Relaxed);
+        total.snapshot_failures = self.save_counters.failed.load(Ordering::Relaxed);
         total
     }
 

@@ -1,7 +1,8 @@
-//! The opt-in background sweeper: a thread that purges expired entries on a timer
-//! (and, with the `metrics` feature, publishes the figures after each purge),
-//! so memory comes back even when traffic to a shard stops. It is stopped (and
-//! joined) when the cache that owns it is dropped.
+//! Background threads on a timer: the opt-in sweeper, which purges expired
+//! entries so memory comes back even when traffic to a shard stops (and, with the
+//! `metrics` feature, publishes the figures after each purge), and the
+//! periodic snapshot saver of `persistence`. Each is stopped (and joined) when
+//! the cache that owns it is dropped.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -33,21 +34,47 @@ struct StopSignal {
     changed: Condvar,
 }
 
-/// A running sweeper thread; dropping it stops the thread.
+/// A running background thread; dropping it stops the thread, after its
+/// `at_stop` work.
 pub(crate) struct Sweeper {
     signal: Arc<StopSignal>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Sweeper {
+    /// The sweeper: `purge_expired` every `every`.
     pub(crate) fn spawn(target: Arc<dyn Purge>, every: Duration) -> Sweeper {
+        Sweeper::every(
+            "ttlru-sweeper",
+            every,
+            move || {
+                // A panicking eviction listener must not end the sweeping; every
+                // removed entry was still delivered (see `removal::deliver`).
+                let _ = catch_unwind(AssertUnwindSafe(|| target.purge_expired()));
+                // After the purge, so the figures show what it gave back. The
+                // recorder is the application's code: its panic must not end the
+                // sweeping either.
+                #[cfg(feature = "metrics")]
+                let _ = catch_unwind(AssertUnwindSafe(|| target.publish_metrics()));
+            },
+            || {},
+        )
+    }
+
+    /// A thread that runs `tick` every `every`, and `at_stop` once when stopped.
+    pub(crate) fn every(
+        name: &str,
+        every: Duration,
+        mut tick: impl FnMut() + Send + 'static,
+        at_stop: impl FnOnce() + Send + 'static,
+    ) -> Sweeper {
         let signal = Arc::new(StopSignal {
             stopped: Mutex::new(false),
             changed: Condvar::new(),
         });
         let thread_signal = signal.clone();
         let thread = std::thread::Builder::new()
-            .name("ttlru-sweeper".into())
+            .name(name.into())
             .spawn(move || {
                 let mut stopped = thread_signal.stopped.lock();
                 while !*stopped {
@@ -59,18 +86,13 @@ impl Sweeper {
                         continue;
                     }
                     drop(stopped);
-                    // A panicking eviction listener must not end the sweeping; every
-                    // removed entry was still delivered (see `removal::deliver`).
-                    let _ = catch_unwind(AssertUnwindSafe(|| target.purge_expired()));
-                    // After the purge, so the figures show what it gave back. The
-                    // recorder is the application's code: its panic must not end
-                    // the sweeping either.
-                    #[cfg(feature = "metrics")]
-                    let _ = catch_unwind(AssertUnwindSafe(|| target.publish_metrics()));
+                    tick();
                     stopped = thread_signal.stopped.lock();
                 }
+                drop(stopped);
+                at_stop();
             })
-            .expect("ttlru: could not start the sweeper thread");
+            .expect("ttlru: could not start a background thread");
         Sweeper {
             signal,
             thread: Some(thread),

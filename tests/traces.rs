@@ -408,3 +408,42 @@ fn lirs_traces_match_a_reference_lru() {
         }
     }
 }
+
+/// Trace continuity across a restart: replay the first half of OLTP into a
+/// one-shard cache, snapshot it, restore the snapshot into a new cache, and
+/// replay the rest there. The total hits must be the uninterrupted replay's,
+/// which are the published counts: the snapshot kept the exact LRU order.
+#[cfg(feature = "serde")]
+#[test]
+fn oltp_hits_survive_a_snapshot_and_restore() {
+    const REQUESTS: u64 = 914_145;
+    for (capacity, published) in [(1000, 300_122), (2000, 388_235)] {
+        let mut lru = Lru::new(Some(capacity));
+        let mut seen = 0u64;
+        let mut restored = false;
+        let mut snapshot_entries = 0;
+        let replayed = replay("arc/OLTP.lis.zst", |block| {
+            if seen == REQUESTS / 2 {
+                let mut bytes = Vec::new();
+                snapshot_entries = lru.cache.save_snapshot(&mut bytes).unwrap().entries;
+                let cache: Cache<u64, ()> = Cache::builder()
+                    .shards(1)
+                    .max_capacity(capacity)
+                    .build_from_snapshot(&bytes[..])
+                    .unwrap();
+                assert_eq!(cache.len(), lru.cache.len());
+                lru.cache = cache;
+                restored = true;
+            }
+            seen += 1;
+            lru.request(block);
+        });
+        assert_eq!(replayed, REQUESTS);
+        assert!(restored);
+        assert_eq!(snapshot_entries, capacity, "the cache was full at half-way");
+        assert_eq!(
+            lru.hits, published,
+            "OLTP, c = {capacity}, across a restart"
+        );
+    }
+}

@@ -135,7 +135,7 @@ impl<K: ?Sized> RedisSeenSet<K> {
     /// # }
     /// ```
     pub fn local_len(&self) -> usize {
-        self.inner.local.as_ref().map_or(0, FingerprintSet::len)
+        self.inner.local.as_ref().map_or(0, |local| local.len())
     }
 
     /// Whether the circuit breaker is turning calls away now.
