@@ -251,12 +251,11 @@ async fn a_frozen_server_costs_the_call_timeout_until_the_breaker_opens_then_not
     assert!(seen.insert("after-resume-2").await.unwrap());
 }
 
-#[tokio::test]
-async fn a_write_that_lands_after_the_timeout_is_still_this_process_first_sighting() {
-    let server = RedisServer::start();
-    let a = replica(&server, FailMode::Closed, 1_000).await;
-    let b = replica(&server, FailMode::Closed, 1_000).await;
-    let pause = Duration::from_millis(800);
+/// Pauses the server's writes for longer than `call_timeout`, inserts `key` (a
+/// timeout under `Closed`: the SET was sent and waits in the server), and returns
+/// once the pause has ended and the write has run.
+async fn insert_whose_write_lands_late(server: &RedisServer, seen: &RedisSeenSet<str>, key: &str) {
+    let pause = CALL_TIMEOUT * 3;
     let paused_at = Instant::now();
     let _: () = redis::cmd("CLIENT")
         .arg("PAUSE")
@@ -264,10 +263,17 @@ async fn a_write_that_lands_after_the_timeout_is_still_this_process_first_sighti
         .arg("WRITE")
         .query(&mut server.admin())
         .unwrap();
-    let answer = a.insert("evt-late-write").await;
+    let answer = seen.insert(key).await;
     assert!(matches!(answer, Err(Error::Timeout { .. })), "{answer:?}");
-    // The SET was sent; it runs when the pause ends.
     tokio::time::sleep_until((paused_at + pause + Duration::from_millis(200)).into()).await;
+}
+
+#[tokio::test]
+async fn a_write_that_lands_after_the_timeout_is_still_this_process_first_sighting() {
+    let server = RedisServer::start();
+    let a = replica(&server, FailMode::Closed, 1_000).await;
+    let b = replica(&server, FailMode::Closed, 1_000).await;
+    insert_whose_write_lands_late(&server, &a, "evt-late-write").await;
     let mut key = b"faults:".to_vec();
     key.extend_from_slice(
         &ttlru::keyed_fingerprint(FINGERPRINT_KEY, "evt-late-write").to_be_bytes(),
@@ -300,17 +306,7 @@ async fn a_claim_that_reuses_a_timed_out_insert_is_still_not_cached_by_other_rep
     let server = RedisServer::start();
     let a = replica(&server, FailMode::Closed, 1_000).await;
     let b = replica(&server, FailMode::Closed, 1_000).await;
-    let pause = Duration::from_millis(600);
-    let paused_at = Instant::now();
-    let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(pause.as_millis() as u64)
-        .arg("WRITE")
-        .query(&mut server.admin())
-        .unwrap();
-    let answer = a.insert("evt-retried-as-claim").await;
-    assert!(matches!(answer, Err(Error::Timeout { .. })), "{answer:?}");
-    tokio::time::sleep_until((paused_at + pause + Duration::from_millis(200)).into()).await;
+    insert_whose_write_lands_late(&server, &a, "evt-retried-as-claim").await;
 
     let claim = a
         .claim("evt-retried-as-claim")
