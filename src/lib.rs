@@ -116,6 +116,10 @@ fn public_types_are_send_sync_and_debug<K: Send + Sync, V: Send + Sync, S: Send 
     send_sync::<ManualClock>();
     send_sync::<RemovalCause>();
     send_sync::<Stats>();
+    send_sync::<SetEngine<K, S>>();
+    send_sync::<SnapshotInfo>();
+    send_sync::<SnapshotError>();
+    send_sync::<SnapshotKind>();
     debug::<Cache<K, V, S>>();
     debug::<CacheBuilder<K, V, S>>();
     debug::<SeenSet<K, S>>();
@@ -125,6 +129,10 @@ fn public_types_are_send_sync_and_debug<K: Send + Sync, V: Send + Sync, S: Send 
     debug::<ManualClock>();
     debug::<RemovalCause>();
     debug::<Stats>();
+    debug::<SetEngine<K, S>>();
+    debug::<SnapshotInfo>();
+    debug::<SnapshotError>();
+    debug::<SnapshotKind>();
 }
 
 /// The README's examples, compiled and run as doc tests.
