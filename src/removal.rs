@@ -133,6 +133,29 @@ pub(crate) fn deliver<K, V>(
     }
 }
 
+/// The first panic of a multi-shard operation's deliveries, held back so the
+/// operation finishes on every shard before the panic reaches its caller: the
+/// listener's docs promise that an operation's own effect has happened when its
+/// panic is raised.
+#[derive(Default)]
+pub(crate) struct FirstPanic(Option<Box<dyn std::any::Any + Send>>);
+
+impl FirstPanic {
+    /// Runs `delivery`, keeping its panic if it is the first.
+    pub(crate) fn catch(&mut self, delivery: impl FnOnce()) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(delivery)) {
+            self.0.get_or_insert(panic);
+        }
+    }
+
+    /// Raises the kept panic, if any.
+    pub(crate) fn raise(self) {
+        if let Some(panic) = self.0 {
+            resume_unwind(panic);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::deadline::NEVER;
 use crate::in_flight::{Pending, block_on};
 use crate::persistence::SaveCounters;
-use crate::removal::{Listener, RemovalCause, RemovedEntries, deliver};
+use crate::removal::{FirstPanic, Listener, RemovalCause, RemovedEntries, deliver};
 use crate::shard::{Policy, Shard, WRITE_BUDGET};
 use crate::stats::Stats;
 
@@ -549,6 +549,9 @@ impl<K, V> Store<K, V> {
     }
 
     pub(crate) fn clear(&self) {
+        // Every shard is cleared, and every entry delivered, before a listener's
+        // panic reaches the caller.
+        let mut first_panic = FirstPanic::default();
         for slot in self.slots.iter() {
             let nodes = {
                 let mut shard = slot.shard.lock();
@@ -556,13 +559,16 @@ impl<K, V> Store<K, V> {
                 slot.len.store(0, Ordering::Relaxed);
                 nodes
             };
-            deliver(
-                nodes
-                    .into_iter()
-                    .map(|node| (node.hash, node.key, node.value, RemovalCause::Cleared)),
-                self.listener.as_ref(),
-            );
+            first_panic.catch(|| {
+                deliver(
+                    nodes
+                        .into_iter()
+                        .map(|node| (node.hash, node.key, node.value, RemovalCause::Cleared)),
+                    self.listener.as_ref(),
+                );
+            });
         }
+        first_panic.raise();
     }
 
     pub(crate) fn shrink_to_fit(&self) {
@@ -575,6 +581,7 @@ impl<K, V> Store<K, V> {
     /// emptied shards no longer need. Returns how many it removed.
     pub(crate) fn purge_expired(&self) -> usize {
         let mut total = 0;
+        let mut first_panic = FirstPanic::default();
         for shard in 0..self.slots.len() {
             loop {
                 let mut removed = RemovedEntries::new();
@@ -585,13 +592,15 @@ impl<K, V> Store<K, V> {
                     }
                     (expired, budget_ran_out)
                 });
-                self.deliver(&mut removed);
+                // Every shard is purged before a listener's panic reaches the caller.
+                first_panic.catch(|| self.deliver(&mut removed));
                 total += expired;
                 if !more {
                     break;
                 }
             }
         }
+        first_panic.raise();
         total
     }
 

@@ -254,3 +254,71 @@ fn seen_set_survives_panicking_keys() {
     assert!(seen.insert(key(2)));
     assert_eq!(seen.len(), 2);
 }
+
+/// A cache of 4 shards whose listener records every delivery, then panics.
+fn cache_with_a_panicking_listener(
+    clock: ManualClock,
+) -> (Cache<u64, u64>, Arc<Mutex<Vec<(u64, RemovalCause)>>>) {
+    let delivered = Arc::new(Mutex::new(Vec::new()));
+    let log = delivered.clone();
+    let cache = Cache::builder()
+        .shards(4)
+        .time_to_live(Duration::from_secs(10))
+        .clock(clock)
+        .eviction_listener(move |key: &u64, _value: u64, cause| {
+            log.lock().unwrap().push((*key, cause));
+            panic!("the listener panics");
+        })
+        .build();
+    (cache, delivered)
+}
+
+#[test]
+fn clear_clears_every_shard_and_delivers_every_entry_before_a_listener_panic() {
+    let (cache, delivered) = cache_with_a_panicking_listener(ManualClock::new());
+    (0..100).for_each(|i| {
+        cache.insert(i, i);
+    });
+    assert!(catch_unwind(AssertUnwindSafe(|| cache.clear())).is_err());
+    assert_eq!(cache.len(), 0, "every shard was cleared");
+    let mut keys: Vec<u64> = delivered.lock().unwrap().iter().map(|&(k, _)| k).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        (0..100).collect::<Vec<_>>(),
+        "each entry exactly once"
+    );
+    assert!(
+        delivered
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|&(_, cause)| cause == RemovalCause::Cleared)
+    );
+}
+
+#[test]
+fn purge_expired_purges_every_shard_before_a_listener_panic() {
+    let clock = ManualClock::new();
+    let (cache, delivered) = cache_with_a_panicking_listener(clock.clone());
+    (0..100).for_each(|i| {
+        cache.insert(i, i);
+    });
+    clock.advance(Duration::from_secs(10));
+    assert!(catch_unwind(AssertUnwindSafe(|| cache.purge_expired())).is_err());
+    assert_eq!(cache.len(), 0, "every shard was purged");
+    let mut keys: Vec<u64> = delivered.lock().unwrap().iter().map(|&(k, _)| k).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        (0..100).collect::<Vec<_>>(),
+        "each entry exactly once"
+    );
+    assert!(
+        delivered
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|&(_, cause)| cause == RemovalCause::Expired)
+    );
+}
