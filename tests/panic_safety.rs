@@ -255,10 +255,11 @@ fn seen_set_survives_panicking_keys() {
     assert_eq!(seen.len(), 2);
 }
 
+/// Every (key, cause) the listener was handed.
+type Deliveries = Arc<Mutex<Vec<(u64, RemovalCause)>>>;
+
 /// A cache of 4 shards whose listener records every delivery, then panics.
-fn cache_with_a_panicking_listener(
-    clock: ManualClock,
-) -> (Cache<u64, u64>, Arc<Mutex<Vec<(u64, RemovalCause)>>>) {
+fn cache_with_a_panicking_listener(clock: ManualClock) -> (Cache<u64, u64>, Deliveries) {
     let delivered = Arc::new(Mutex::new(Vec::new()));
     let log = delivered.clone();
     let cache = Cache::builder()
