@@ -274,6 +274,22 @@ fn cache_with_a_panicking_listener(clock: ManualClock) -> (Cache<u64, u64>, Deli
     (cache, delivered)
 }
 
+/// Keys 0..100 each reached the listener exactly once, all with `cause`.
+fn assert_each_of_the_100_delivered_once(delivered: &Deliveries, cause: RemovalCause) {
+    let delivered = delivered.lock().unwrap();
+    let mut keys: Vec<u64> = delivered.iter().map(|&(key, _)| key).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        (0..100).collect::<Vec<_>>(),
+        "each entry exactly once"
+    );
+    assert!(
+        delivered.iter().all(|&(_, given)| given == cause),
+        "all {cause:?}"
+    );
+}
+
 #[test]
 fn clear_clears_every_shard_and_delivers_every_entry_before_a_listener_panic() {
     let (cache, delivered) = cache_with_a_panicking_listener(ManualClock::new());
@@ -282,20 +298,7 @@ fn clear_clears_every_shard_and_delivers_every_entry_before_a_listener_panic() {
     });
     assert!(catch_unwind(AssertUnwindSafe(|| cache.clear())).is_err());
     assert_eq!(cache.len(), 0, "every shard was cleared");
-    let mut keys: Vec<u64> = delivered.lock().unwrap().iter().map(|&(k, _)| k).collect();
-    keys.sort_unstable();
-    assert_eq!(
-        keys,
-        (0..100).collect::<Vec<_>>(),
-        "each entry exactly once"
-    );
-    assert!(
-        delivered
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|&(_, cause)| cause == RemovalCause::Cleared)
-    );
+    assert_each_of_the_100_delivered_once(&delivered, RemovalCause::Cleared);
 }
 
 #[test]
@@ -308,18 +311,5 @@ fn purge_expired_purges_every_shard_before_a_listener_panic() {
     clock.advance(Duration::from_secs(10));
     assert!(catch_unwind(AssertUnwindSafe(|| cache.purge_expired())).is_err());
     assert_eq!(cache.len(), 0, "every shard was purged");
-    let mut keys: Vec<u64> = delivered.lock().unwrap().iter().map(|&(k, _)| k).collect();
-    keys.sort_unstable();
-    assert_eq!(
-        keys,
-        (0..100).collect::<Vec<_>>(),
-        "each entry exactly once"
-    );
-    assert!(
-        delivered
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|&(_, cause)| cause == RemovalCause::Expired)
-    );
+    assert_each_of_the_100_delivered_once(&delivered, RemovalCause::Expired);
 }

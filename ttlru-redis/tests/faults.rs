@@ -251,18 +251,23 @@ async fn a_frozen_server_costs_the_call_timeout_until_the_breaker_opens_then_not
     assert!(seen.insert("after-resume-2").await.unwrap());
 }
 
-/// Pauses the server's writes for longer than `call_timeout`, inserts `key` (a
-/// timeout under `Closed`: the SET was sent and waits in the server), and returns
-/// once the pause has ended and the write has run.
-async fn insert_whose_write_lands_late(server: &RedisServer, seen: &RedisSeenSet<str>, key: &str) {
-    let pause = CALL_TIMEOUT * 3;
-    let paused_at = Instant::now();
+/// Holds every write the server receives for `pause` (`CLIENT PAUSE .. WRITE`).
+fn pause_writes(server: &RedisServer, pause: Duration) {
     let _: () = redis::cmd("CLIENT")
         .arg("PAUSE")
         .arg(pause.as_millis() as u64)
         .arg("WRITE")
         .query(&mut server.admin())
         .unwrap();
+}
+
+/// Pauses the server's writes for longer than `call_timeout`, inserts `key` (a
+/// timeout under `Closed`: the SET was sent and waits in the server), and returns
+/// once the pause has ended and the write has run.
+async fn insert_whose_write_lands_late(server: &RedisServer, seen: &RedisSeenSet<str>, key: &str) {
+    let pause = CALL_TIMEOUT * 3;
+    let paused_at = Instant::now();
+    pause_writes(server, pause);
     let answer = seen.insert(key).await;
     assert!(matches!(answer, Err(Error::Timeout { .. })), "{answer:?}");
     tokio::time::sleep_until((paused_at + pause + Duration::from_millis(200)).into()).await;
@@ -450,12 +455,7 @@ async fn a_call_dropped_by_its_caller_after_sending_still_counts_as_its_first_si
     let b = replica(&server, FailMode::Closed, 1_000).await;
     let pause = Duration::from_millis(500);
     let paused_at = Instant::now();
-    let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(pause.as_millis() as u64)
-        .arg("WRITE")
-        .query(&mut server.admin())
-        .unwrap();
+    pause_writes(&server, pause);
     let dropped = tokio::time::timeout(Duration::from_millis(50), a.insert("evt-dropped")).await;
     assert!(
         dropped.is_err(),
