@@ -429,11 +429,13 @@ impl Inner {
         // The keys to ask Redis about, first occurrence only: a key repeated in a
         // batch is decided once, and its later copies are duplicates.
         let mut asked: Vec<usize> = Vec::with_capacity(fingerprints.len());
+        let mut first_seen: std::collections::HashSet<u128> =
+            std::collections::HashSet::with_capacity(fingerprints.len());
         let mut local_hits = 0;
         for (index, &fingerprint) in fingerprints.iter().enumerate() {
             if self.local_holds(fingerprint) {
                 local_hits += 1;
-            } else if !fingerprints[..index].contains(&fingerprint) {
+            } else if first_seen.insert(fingerprint) {
                 asked.push(index);
             }
         }
