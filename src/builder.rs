@@ -381,8 +381,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// ```
     pub fn background_sweeper(mut self, every: Duration) -> Self
     where
-        K: Send + 'static,
-        V: Send + 'static,
+        K: Send + Sync + 'static,
+        V: Send + Sync + 'static,
     {
         let start: SweeperStart<K, V> =
             Box::new(move |store: &Arc<Store<K, V>>| Sweeper::spawn(store.clone(), every));

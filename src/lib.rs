@@ -64,6 +64,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod access_buffer;
 mod builder;
 mod cache;
 mod checksum;
@@ -79,6 +80,7 @@ mod removal;
 mod seen_set;
 mod set_engine;
 mod shard;
+mod shard_lock;
 mod slab;
 mod snapshot;
 mod snapshot_file;
@@ -86,6 +88,7 @@ mod snapshot_format;
 mod stats;
 mod store;
 mod sweeper;
+mod sync;
 mod timer_wheel;
 
 pub use builder::{CacheBuilder, DefaultHasher, MAX_SHARDS};

@@ -233,7 +233,7 @@ impl<K, S> SeenSetBuilder<K, S> {
     /// ```
     pub fn background_sweeper(self, every: Duration) -> Self
     where
-        K: Send + 'static,
+        K: Send + Sync + 'static,
     {
         self.map(|inner| inner.background_sweeper(every))
     }

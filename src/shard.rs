@@ -8,14 +8,17 @@
 //! dropped or passed to the listener after the lock is released.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use hashbrown::HashTable;
 
+use crate::access_buffer::{AccessBuffer, STRIPES};
 use crate::deadline::{Deadlines, NEVER, NEVER_CODE};
 use crate::in_flight::{InFlight, Pending};
 use crate::removal::{RemovalCause, RemovedEntries};
 use crate::slab::{Links, Node, Slab};
 use crate::stats::Stats;
+use crate::sync::AtomicU64;
 use crate::timer_wheel::{MAX_NODE_INDEX, TimerNodes, TimerWheel};
 
 /// Expiry and weighing rules, the same for every shard of a cache.
@@ -43,6 +46,25 @@ fn table_hash(hash: u32) -> u64 {
     hash | (hash << 32)
 }
 
+/// Per node, only with a time to idle: the deadline its last write set (which no
+/// access can pass), and the idle deadline its latest access set. The latter is
+/// atomic so that a hit under the shared lock extends it at once, before any
+/// other reader can see the entry as idle for too long; the node's own deadline
+/// (and its place in the wheel) catches up when the access is applied.
+struct IdleTimes {
+    write_deadline: u64,
+    idle_deadline: AtomicU64,
+}
+
+/// What a lookup under the shared lock found.
+pub(crate) enum SharedLookup {
+    Live(u32),
+    Absent,
+    /// A match past its deadline: reported absent once an exclusive section has
+    /// removed it (and told the listener).
+    Expired,
+}
+
 pub(crate) struct Shard<K, V> {
     table: HashTable<u32>,
     slab: Slab<K, V>,
@@ -52,15 +74,18 @@ pub(crate) struct Shard<K, V> {
     wheel: Option<Box<TimerWheel>>,
     /// Per node, only with a weigher.
     weights: Vec<u32>,
-    /// Per node, only with a time to idle: the deadline its last write set.
-    write_deadlines: Vec<u64>,
+    /// Per node, only with a time to idle.
+    idle_times: Vec<IdleTimes>,
     policy: Policy,
     capacity: u64,
     weight: u64,
     /// The latest time seen, so time never runs backwards inside a shard even when
-    /// threads read the clock in one order and take the lock in another.
-    latest_now: u64,
+    /// threads read the clock in one order and take the lock in another. Atomic,
+    /// because readers under the shared lock move it too.
+    latest_now: AtomicU64,
     counters: Stats,
+    /// Accesses made under the shared lock, applied by the next exclusive section.
+    accesses: AccessBuffer,
     in_flight: Vec<InFlight<K, V>>,
 }
 
@@ -88,12 +113,13 @@ impl<K, V> Shard<K, V> {
             deadlines: Deadlines::new(),
             wheel: None,
             weights: Vec::new(),
-            write_deadlines: Vec::new(),
+            idle_times: Vec::new(),
             policy,
             capacity,
             weight: 0,
-            latest_now: 0,
+            latest_now: AtomicU64::new(0),
             counters: Stats::default(),
+            accesses: AccessBuffer::new(),
             in_flight: Vec::new(),
         }
     }
@@ -103,9 +129,115 @@ impl<K, V> Shard<K, V> {
     }
 
     /// Moves the shard's time forward to `now` (never back) and returns it.
-    pub(crate) fn observe(&mut self, now: u64) -> u64 {
-        self.latest_now = self.latest_now.max(now);
-        self.latest_now
+    /// Works under the shared lock too.
+    pub(crate) fn observe(&self, now: u64) -> u64 {
+        let latest = self.latest_now.load(Ordering::Relaxed);
+        if now <= latest {
+            return latest;
+        }
+        self.latest_now.fetch_max(now, Ordering::Relaxed).max(now)
+    }
+
+    /// Looks a key up under the shared lock, against each entry's exact deadline.
+    pub(crate) fn find_shared(
+        &self,
+        hash: u32,
+        eq: impl FnMut(&K) -> bool,
+        now: u64,
+    ) -> SharedLookup {
+        let Some(index) = self.find(hash, eq) else {
+            return SharedLookup::Absent;
+        };
+        let live = match self.policy.time_to_idle {
+            // The node's deadline may lag behind accesses not applied yet.
+            Some(_) => {
+                let times = &self.idle_times[index as usize];
+                let deadline = times
+                    .write_deadline
+                    .min(times.idle_deadline.load(Ordering::Relaxed));
+                deadline > now
+            }
+            None => !self
+                .deadlines
+                .is_expired(index, self.slab.node(index).deadline, now),
+        };
+        if live {
+            SharedLookup::Live(index)
+        } else {
+            SharedLookup::Expired
+        }
+    }
+
+    /// Records a hit on the node at `index` under the shared lock, for the next
+    /// exclusive section to apply. False (nothing recorded) when this thread's
+    /// stripe of the access buffer is full: the caller then makes the access
+    /// under the exclusive lock, so no access is ever lost.
+    pub(crate) fn record_access(&self, index: u32, now: u64) -> bool {
+        if !self.accesses.record(index) {
+            return false;
+        }
+        // Only once recorded: a drain applies every idle deadline a reader set, so
+        // the node's own deadline never stays behind after an exclusive section.
+        if let Some(time_to_idle) = self.policy.time_to_idle {
+            let idle_deadline = &self.idle_times[index as usize].idle_deadline;
+            let extended = now.saturating_add(time_to_idle);
+            if idle_deadline.load(Ordering::Relaxed) < extended {
+                idle_deadline.fetch_max(extended, Ordering::Relaxed);
+            }
+        }
+        true
+    }
+
+    /// Counts a miss under the shared lock.
+    pub(crate) fn count_miss(&self) {
+        self.accesses.count_miss();
+    }
+
+    /// Applies, in order, the accesses recorded under the shared lock: the first
+    /// step of every exclusive section, before any node can move.
+    #[inline]
+    pub(crate) fn apply_recorded_accesses(&mut self) {
+        if self.accesses.is_empty() {
+            return;
+        }
+        self.apply_recorded_accesses_now();
+    }
+
+    #[inline(never)]
+    fn apply_recorded_accesses_now(&mut self) {
+        if self.policy.time_to_idle.is_some() {
+            return self.apply_recorded_accesses_with_idle_times();
+        }
+        let Shard {
+            accesses,
+            slab,
+            counters,
+            ..
+        } = self;
+        counters.hits += accesses.drain(|index| {
+            debug_assert!((index as usize) < slab.len());
+            slab.move_to_front(index);
+        });
+    }
+
+    /// With a time to idle, an applied access also moves the node's deadline to
+    /// the idle deadline its readers set.
+    fn apply_recorded_accesses_with_idle_times(&mut self) {
+        for stripe in 0..STRIPES {
+            let Some(indices) = self.accesses.take_stripe(stripe) else {
+                continue;
+            };
+            for index in indices {
+                debug_assert!((index as usize) < self.slab.len());
+                self.counters.hits += 1;
+                self.slab.move_to_front(index);
+                let times = &self.idle_times[index as usize];
+                let deadline = times
+                    .write_deadline
+                    .min(times.idle_deadline.load(Ordering::Relaxed));
+                self.set_deadline(index, deadline);
+            }
+        }
     }
 
     pub(crate) fn value(&self, index: u32) -> &V {
@@ -177,8 +309,13 @@ impl<K, V> Shard<K, V> {
     fn touch(&mut self, index: u32, now: u64) {
         self.slab.move_to_front(index);
         if let Some(time_to_idle) = self.policy.time_to_idle {
-            let deadline =
-                self.write_deadlines[index as usize].min(now.saturating_add(time_to_idle));
+            let times = &self.idle_times[index as usize];
+            let idle_deadline = times
+                .idle_deadline
+                .load(Ordering::Relaxed)
+                .max(now.saturating_add(time_to_idle));
+            times.idle_deadline.store(idle_deadline, Ordering::Relaxed);
+            let deadline = times.write_deadline.min(idle_deadline);
             self.set_deadline(index, deadline);
         }
     }
@@ -218,7 +355,7 @@ impl<K, V> Shard<K, V> {
     /// Files the node at `index` in the wheel at `deadline`, allocating the wheel
     /// on first use; `moving` when it may already be filed elsewhere.
     fn file_in_wheel(&mut self, index: u32, deadline: u64, moving: bool) {
-        let latest_now = self.latest_now;
+        let latest_now = self.latest_now.load(Ordering::Relaxed);
         let wheel = self
             .wheel
             .get_or_insert_with(|| Box::new(TimerWheel::new(latest_now)));
@@ -292,7 +429,10 @@ impl<K, V> Shard<K, V> {
             self.weights.push(weight);
         }
         if self.policy.time_to_idle.is_some() {
-            self.write_deadlines.push(write_deadline);
+            self.idle_times.push(IdleTimes {
+                write_deadline,
+                idle_deadline: AtomicU64::new(deadline),
+            });
         }
         self.weight += u64::from(weight);
         if deadline != NEVER {
@@ -342,7 +482,9 @@ impl<K, V> Shard<K, V> {
             self.weights[index as usize] = weight;
         }
         if self.policy.time_to_idle.is_some() {
-            self.write_deadlines[index as usize] = write_deadline;
+            let times = &mut self.idle_times[index as usize];
+            times.write_deadline = write_deadline;
+            times.idle_deadline.store(deadline, Ordering::Relaxed);
         }
         self.set_deadline(index, deadline);
         self.slab.move_to_front(index);
@@ -361,7 +503,7 @@ impl<K, V> Shard<K, V> {
             let node = self.slab.node(index);
             let deadline = self.deadlines.decode(index, node.deadline);
             let write_deadline = if self.policy.time_to_idle.is_some() {
-                self.write_deadlines[index as usize]
+                self.idle_times[index as usize].write_deadline
             } else {
                 deadline
             };
@@ -380,6 +522,7 @@ impl<K, V> Shard<K, V> {
     /// Zeroes the counters (a restored set starts its statistics afresh).
     pub(crate) fn reset_counters(&mut self) {
         self.counters = Stats::default();
+        self.accesses.reset_misses();
     }
 
     /// Makes room: first every expired entry goes (a live entry is never evicted
@@ -451,7 +594,7 @@ impl<K, V> Shard<K, V> {
             self.weights.swap_remove(index as usize);
         }
         if self.policy.time_to_idle.is_some() {
-            self.write_deadlines.swap_remove(index as usize);
+            self.idle_times.swap_remove(index as usize);
         }
         let (node, moved_from) = self.slab.swap_remove(index);
         if let Some(from) = moved_from {
@@ -556,7 +699,7 @@ impl<K, V> Shard<K, V> {
             .shrink_to(capacity, |&i| table_hash(slab.node(i).hash));
         self.slab.shrink_to(capacity);
         self.weights.shrink_to(capacity);
-        self.write_deadlines.shrink_to(capacity);
+        self.idle_times.shrink_to(capacity);
         self.deadlines.shrink_to_fit();
     }
 
@@ -573,7 +716,7 @@ impl<K, V> Shard<K, V> {
         self.wheel = None;
         self.deadlines.clear();
         self.weights = Vec::new();
-        self.write_deadlines = Vec::new();
+        self.idle_times = Vec::new();
         self.weight = 0;
         let nodes = self.slab.take_all();
         self.counters.removals += nodes.len() as u64;
@@ -589,6 +732,7 @@ impl<K, V> Shard<K, V> {
             } else {
                 self.table.num_buckets() as u64
             },
+            misses: self.counters.misses + self.accesses.misses(),
             ..self.counters
         }
     }
@@ -598,7 +742,7 @@ impl<K, V> Shard<K, V> {
         self.table.allocation_size()
             + self.slab.allocation_bytes()
             + self.weights.capacity() * std::mem::size_of::<u32>()
-            + self.write_deadlines.capacity() * std::mem::size_of::<u64>()
+            + self.idle_times.capacity() * std::mem::size_of::<IdleTimes>()
             + self
                 .wheel
                 .as_ref()

@@ -4,17 +4,17 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::clock::Clock;
 use crate::deadline::NEVER;
 use crate::in_flight::{Pending, block_on};
 use crate::persistence::SaveCounters;
 use crate::removal::{FirstPanic, Listener, RemovalCause, RemovedEntries, deliver};
-use crate::shard::{Policy, Shard, WRITE_BUDGET};
+use crate::shard::{Policy, Shard, SharedLookup, WRITE_BUDGET};
+use crate::shard_lock::ShardLock;
 use crate::stats::Stats;
+use crate::sync::RwLockWriteGuard;
 
 /// The weigher a cache calls on each write (clamped to at least 1).
 pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u32 + Send + Sync>;
@@ -30,15 +30,6 @@ pub(crate) struct Route {
     hash: u32,
 }
 
-/// One shard and its length, padded to its own cache lines so that threads
-/// working on neighbouring shards do not slow each other down.
-#[repr(align(128))]
-struct ShardSlot<K, V> {
-    shard: Mutex<Shard<K, V>>,
-    /// Kept equal to the shard's length, so `len()` takes no lock.
-    len: AtomicUsize,
-}
-
 /// Everything a store is made from (assembled by the builders).
 pub(crate) struct StoreConfig<K, V> {
     pub(crate) shards: usize,
@@ -51,7 +42,7 @@ pub(crate) struct StoreConfig<K, V> {
 }
 
 pub(crate) struct Store<K, V> {
-    slots: Box<[ShardSlot<K, V>]>,
+    slots: Box<[ShardLock<K, V>]>,
     shard_bits: u32,
     clock: Clock,
     /// False until some entry could have a deadline: until then the clock is not read.
@@ -114,10 +105,7 @@ impl<K, V> Store<K, V> {
                 } else {
                     max_capacity / count + u64::from(i < max_capacity % count)
                 };
-                ShardSlot {
-                    shard: Mutex::new(Shard::new(capacity, policy)),
-                    len: AtomicUsize::new(0),
-                }
+                ShardLock::new(Shard::new(capacity, policy))
             })
             .collect();
         let expires = policy.time_to_live.is_some() || policy.time_to_idle.is_some();
@@ -198,12 +186,64 @@ impl<K, V> Store<K, V> {
     ) -> R {
         let now = self.now();
         let slot = &self.slots[shard];
-        let mut guard = slot.shard.lock();
+        Self::exclusive(slot, slot.write(), now, removed, operation)
+    }
+
+    /// Runs `operation` in an exclusive section already entered (`guard`).
+    fn exclusive<R>(
+        slot: &ShardLock<K, V>,
+        mut guard: RwLockWriteGuard<'_, Shard<K, V>>,
+        now: u64,
+        removed: &mut RemovedEntries<K, V>,
+        operation: impl FnOnce(&mut Shard<K, V>, u64, &mut RemovedEntries<K, V>) -> R,
+    ) -> R {
         let now = guard.observe(now);
         let result = operation(&mut guard, now, removed);
-        slot.len.store(guard.len(), Ordering::Relaxed);
+        slot.set_len(guard.len());
         drop(guard);
         result
+    }
+
+    /// An operation that is a hit when its key is live and a write otherwise
+    /// (`SeenSet::insert`, `get_or_insert_with`). When the shard's exclusive lock
+    /// is free at once (always, with one thread), `write` runs there, as any
+    /// write would. When it is not, a shared-lock lookup comes first, and a live
+    /// key is answered by `on_hit` there, its access recorded, without waiting
+    /// for an exclusive section; only a miss goes on to `write`.
+    fn write_unless_live<R>(
+        &self,
+        route: Route,
+        key: K,
+        on_hit: impl FnOnce(&V) -> R,
+        removed: &mut RemovedEntries<K, V>,
+        write: impl FnOnce(&mut Shard<K, V>, K, u64, &mut RemovedEntries<K, V>) -> R,
+    ) -> R
+    where
+        K: Eq,
+    {
+        let now = self.now();
+        let slot = &self.slots[route.shard];
+        if let Some(guard) = slot.try_write() {
+            return Self::exclusive(slot, guard, now, removed, |shard, now, removed| {
+                write(shard, key, now, removed)
+            });
+        }
+        {
+            let shard = slot.read();
+            let now = shard.observe(now);
+            if let SharedLookup::Live(index) = shard.find_shared(route.hash, |k| *k == key, now)
+                && shard.record_access(index, now)
+            {
+                let hit = on_hit(shard.value(index));
+                drop(shard);
+                drop(key); // unlocked: user Drop code never runs under a shard lock
+                return hit;
+            }
+        }
+        // Absent, expired (removed there), or this thread's access buffer is full.
+        Self::exclusive(slot, slot.write(), now, removed, |shard, now, removed| {
+            write(shard, key, now, removed)
+        })
     }
 
     fn deliver(&self, removed: &mut RemovedEntries<K, V>) {
@@ -212,7 +252,43 @@ impl<K, V> Store<K, V> {
 
     /// Looks a key up and applies `read` to its live value. With `record_access`
     /// this is a `get` (hit or miss counted, recency and idle time refreshed).
+    ///
+    /// A live key is read under the shard's shared lock, its access (if any)
+    /// recorded for the next exclusive section. An expired match, or a full
+    /// access buffer, goes on to the exclusive path, which removes (and reports)
+    /// the expired entry, or makes the access itself.
     pub(crate) fn read<R>(
+        &self,
+        route: Route,
+        mut eq: impl FnMut(&K) -> bool,
+        record_access: bool,
+        read: impl FnOnce(&V) -> R,
+    ) -> Option<R> {
+        {
+            let shard = self.slots[route.shard].read();
+            let now = shard.observe(self.now());
+            match shard.find_shared(route.hash, &mut eq, now) {
+                SharedLookup::Live(index) => {
+                    if !record_access || shard.record_access(index, now) {
+                        return Some(read(shard.value(index)));
+                    }
+                }
+                SharedLookup::Absent => {
+                    if record_access {
+                        shard.count_miss();
+                    }
+                    return None;
+                }
+                SharedLookup::Expired => {}
+            }
+        }
+        self.read_exclusive(route, eq, record_access, read)
+    }
+
+    /// [`read`](Self::read) under the exclusive lock.
+    #[cold]
+    #[inline(never)]
+    fn read_exclusive<R>(
         &self,
         route: Route,
         eq: impl FnMut(&K) -> bool,
@@ -304,20 +380,35 @@ impl<K, V> Store<K, V> {
             self.note_expiry_in_use();
         }
         let mut removed = RemovedEntries::new();
-        let outcome = self.locked(route.shard, &mut removed, |shard, now, removed| {
-            let outcome = match shard.access(route.hash, |k| *k == key, now, removed) {
-                Some(_) => Err((key, value)),
-                None => {
-                    shard.insert_new(route.hash, key, value, weight, time_to_live, now, removed);
-                    Ok(())
-                }
-            };
-            shard.expire(now, WRITE_BUDGET, removed);
-            outcome
-        });
+        // (first sighting, an unused key and value to drop once unlocked)
+        let (first, unused) = self.write_unless_live(
+            route,
+            key,
+            |_| (false, None),
+            &mut removed,
+            |shard, key, now, removed| {
+                let outcome = match shard.access(route.hash, |k| *k == key, now, removed) {
+                    Some(_) => (false, Some((key, value))),
+                    None => {
+                        shard.insert_new(
+                            route.hash,
+                            key,
+                            value,
+                            weight,
+                            time_to_live,
+                            now,
+                            removed,
+                        );
+                        (true, None)
+                    }
+                };
+                shard.expire(now, WRITE_BUDGET, removed);
+                outcome
+            },
+        );
+        drop(unused);
         self.deliver(&mut removed);
-        // A duplicate's key and value are dropped here, unlocked.
-        outcome.is_ok()
+        first
     }
 
     /// `Cache::remove`.
@@ -352,15 +443,21 @@ impl<K, V> Store<K, V> {
             Load(Arc<Pending<V>>),
         }
         let mut removed = RemovedEntries::new();
-        let step = self.locked(route.shard, &mut removed, |shard, now, removed| {
-            if let Some(index) = shard.access(route.hash, |k| *k == key, now, removed) {
-                return Step::Found(shard.value(index).clone());
-            }
-            match shard.find_in_flight(route.hash, |k| *k == key) {
-                Some(pending) => Step::Wait(pending, key),
-                None => Step::Load(shard.begin_in_flight(route.hash, key)),
-            }
-        });
+        let step = self.write_unless_live(
+            route,
+            key,
+            |value| Step::Found(value.clone()),
+            &mut removed,
+            |shard, key, now, removed| {
+                if let Some(index) = shard.access(route.hash, |k| *k == key, now, removed) {
+                    return Step::Found(shard.value(index).clone());
+                }
+                match shard.find_in_flight(route.hash, |k| *k == key) {
+                    Some(pending) => Step::Wait(pending, key),
+                    None => Step::Load(shard.begin_in_flight(route.hash, key)),
+                }
+            },
+        );
         // The guard exists before the listener runs: if the listener panics, the
         // key is released instead of staying parked with its waiters asleep.
         let claim = match step {
@@ -471,7 +568,7 @@ impl<K, V> Store<K, V> {
 
     /// One shard's length, read without its lock.
     pub(crate) fn shard_len(&self, shard: usize) -> usize {
-        self.slots[shard].len.load(Ordering::Relaxed)
+        self.slots[shard].len()
     }
 
     /// Copies one shard under its lock (see `Shard::copy_all`): returns the
@@ -484,7 +581,7 @@ impl<K, V> Store<K, V> {
         copy: impl FnMut(u32, &K, &V, u64, u64, u32),
     ) -> (u64, u32, std::time::Duration) {
         let now = self.now();
-        let mut guard = self.slots[shard].shard.lock();
+        let guard = self.slots[shard].write();
         let locked_at = std::time::Instant::now();
         let now = guard.observe(now);
         let head = guard.copy_all(copy);
@@ -508,7 +605,7 @@ impl<K, V> Store<K, V> {
     {
         let slot = &self.slots[shard];
         let mut removed = RemovedEntries::new();
-        let mut guard = slot.shard.lock();
+        let mut guard = slot.write();
         let now = guard.observe(now);
         guard.reserve(entries.len());
         for entry in entries {
@@ -528,7 +625,7 @@ impl<K, V> Store<K, V> {
             }
             guard.insert_with_deadlines(hash, key, value, weight, deadlines, now, &mut removed);
         }
-        slot.len.store(guard.len(), Ordering::Relaxed);
+        slot.set_len(guard.len());
         drop(guard);
         // Dropped here, unlocked, like every removed entry.
         drop(removed);
@@ -537,15 +634,12 @@ impl<K, V> Store<K, V> {
     /// Zeroes every shard's counters: a restored set starts its statistics afresh.
     pub(crate) fn reset_counters(&self) {
         for slot in self.slots.iter() {
-            slot.shard.lock().reset_counters();
+            slot.write().reset_counters();
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.slots
-            .iter()
-            .map(|slot| slot.len.load(Ordering::Relaxed))
-            .sum()
+        self.slots.iter().map(ShardLock::len).sum()
     }
 
     pub(crate) fn clear(&self) {
@@ -554,9 +648,9 @@ impl<K, V> Store<K, V> {
         let mut first_panic = FirstPanic::default();
         for slot in self.slots.iter() {
             let nodes = {
-                let mut shard = slot.shard.lock();
+                let mut shard = slot.write();
                 let nodes = shard.clear();
-                slot.len.store(0, Ordering::Relaxed);
+                slot.set_len(0);
                 nodes
             };
             first_panic.catch(|| {
@@ -573,7 +667,7 @@ impl<K, V> Store<K, V> {
 
     pub(crate) fn shrink_to_fit(&self) {
         for slot in self.slots.iter() {
-            slot.shard.lock().shrink_to_fit();
+            slot.write().shrink_to_fit();
         }
     }
 
@@ -607,7 +701,7 @@ impl<K, V> Store<K, V> {
     pub(crate) fn stats(&self) -> Stats {
         let mut total = Stats::default();
         for slot in self.slots.iter() {
-            total += slot.shard.lock().stats();
+            total += slot.write().stats();
         }
         total.snapshots_saved = self.save_counters.saved.load(Ordering::Relaxed);
         total.snapshot_failures = self.save_counters.failed.load(Ordering::Relaxed);
@@ -624,17 +718,17 @@ impl<K, V> Store<K, V> {
         let shards: usize = self
             .slots
             .iter()
-            .map(|slot| slot.shard.lock().memory_bytes())
+            .map(|slot| slot.read().memory_bytes())
             .sum();
-        shards + std::mem::size_of_val::<[ShardSlot<K, V>]>(&self.slots)
+        shards + std::mem::size_of_val::<[ShardLock<K, V>]>(&self.slots)
     }
 
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) {
         for slot in self.slots.iter() {
-            let shard = slot.shard.lock();
+            let shard = slot.write();
             shard.check_invariants();
-            assert_eq!(slot.len.load(Ordering::Relaxed), shard.len());
+            assert_eq!(slot.len(), shard.len());
         }
     }
 }
@@ -703,8 +797,7 @@ impl<K, V: Clone> Drop for Loading<'_, K, V> {
             return;
         }
         let key = self.store.slots[self.shard]
-            .shard
-            .lock()
+            .write()
             .abandon_in_flight(&self.pending);
         drop(key); // unlocked: user Drop code never runs under a shard lock
         self.pending.finish(None);

@@ -18,7 +18,7 @@ pub(crate) trait Purge: Send + Sync {
     fn publish_metrics(&self);
 }
 
-impl<K: Send, V: Send> Purge for crate::store::Store<K, V> {
+impl<K: Send + Sync, V: Send + Sync> Purge for crate::store::Store<K, V> {
     fn purge_expired(&self) -> usize {
         crate::store::Store::purge_expired(self)
     }
