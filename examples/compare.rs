@@ -2,17 +2,39 @@
 //! tables (the README's "Performance" section is pasted from this output):
 //!
 //! ```text
-//! cargo run --release --example compare              # full sizes, median of 5 runs
+//! cargo run --release --example compare              # full sizes, median of 5 runs, 1 and 2 threads
 //! cargo run --release --example compare -- --runs 9  # more runs per cell
 //! cargo run --release --example compare -- --quick   # 20x smaller, for CI
+//! cargo run --release --example compare -- --threads 1,2,4,8,16,32,64  # a many-core sweep
+//! cargo run --release --example compare -- --quick --threads 1,2,4     # the sweep, small
 //! ```
+//!
+//! Throughput workloads, each a table of structure × thread count (every thread
+//! count of `--threads`, default `1,2`), with ratios to ttlru at the same thread
+//! count and each structure's scaling over its own 1-thread cell:
+//!
+//! - `dedup`, `dedup_far`: insert-if-absent over event IDs, a fifth of them
+//!   repeats (SeenSet and FingerprintSet against quick_cache, moka, `Mutex<lru>`
+//!   and unbounded sets); duplicates missed.
+//! - `zipf`: get, insert on a miss, Zipf(0.99), capacity a tenth of the key space;
+//!   hit ratio.
+//! - `read_mostly`: the same caches and keys, capacity the whole key space (plus a
+//!   quarter), warmed with every key, so the timed pass is gets only (every one
+//!   hits).
+//!
+//! Memory tables (single-threaded: bytes per entry, bytes kept after removing
+//! every key) follow `dedup` and `zipf`; then come `expire` (TTL cleanup) and
+//! issue 3's targets (set at 1 and 2 threads; `n/a` when `--threads` leaves either
+//! out).
 //!
 //! Workloads and adapters live in `benches/support/workloads.rs`, shared with the
 //! criterion benches (`cargo bench --bench peers`). Throughput cells are medians
-//! over runs; within a run every structure is measured once per workload before
-//! the next run starts, so the machine's noise is spread over all of them. Memory
-//! comes from a counting global allocator (requested bytes, all threads).
-//! Tables go to stdout, progress to stderr.
+//! over runs; within a run every structure is measured once per workload and
+//! thread count before the next run starts, so the machine's noise is spread over
+//! all of them. With several threads, the operation stream is cut into chunks of
+//! 1,024 operations dealt round-robin to the threads. Memory comes from a counting
+//! global allocator (requested bytes, all threads). Tables go to stdout, progress
+//! to stderr.
 
 #[path = "../benches/support/workloads.rs"]
 mod workloads;
@@ -26,10 +48,10 @@ use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use workloads::{
-    Dedup, DedupStream, DedupVisitor, GetInsert, GetInsertVisitor, KEY_LEN, Memory, Phase,
+    CHUNK, Dedup, DedupStream, DedupVisitor, GetInsert, GetInsertVisitor, KEY_LEN, Memory, Phase,
     REPEAT_PERCENT, Scale, ZIPF_THETA, Zipf, dedup_memory, dedup_stream, each_dedup,
     each_get_insert, expire_moka, expire_ttlru, get_insert_memory, run_dedup, run_get_insert,
-    zipf_stream,
+    zipf_key_space, zipf_stream,
 };
 
 // ---------------------------------------------------------------------------
@@ -39,13 +61,15 @@ use workloads::{
 /// Wraps the system allocator and keeps a running total of live requested bytes.
 /// The total is split over cache-line-sized slots, one per thread (round-robin),
 /// so that counting does not make threads fight over one cache line in the timed
-/// loops; [`live_bytes`] adds them up.
+/// loops; [`live_bytes`] adds them up. There are enough slots for the largest
+/// `--threads` sweeps: the threads of one pass are spawned together, so up to
+/// `SLOTS` of them get a slot each.
 struct Counting;
 
 #[repr(align(64))]
 struct Slot(AtomicIsize);
 
-const SLOTS: usize = 16;
+const SLOTS: usize = 256;
 static LIVE: [Slot; SLOTS] = [const { Slot(AtomicIsize::new(0)) }; SLOTS];
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 
@@ -125,16 +149,21 @@ static ALLOCATOR: Counting = Counting;
 struct Args {
     runs: usize,
     quick: bool,
+    /// Thread counts of every throughput table, in the order given.
+    threads: Vec<usize>,
 }
 
-const USAGE: &str = "usage: compare [--runs N] [--quick]
-  --runs N   runs per throughput cell, the median is shown (default 5)
-  --quick    every size 20x smaller (a few seconds, for CI)";
+const USAGE: &str = "usage: compare [--runs N] [--threads LIST] [--quick]
+  --runs N        runs per throughput cell, the median is shown (default 5)
+  --threads LIST  thread counts to measure, comma-separated, e.g. 1,2,4,8,16
+                  (default 1,2; each a positive integer, each once)
+  --quick         every size 20x smaller (a few seconds, for CI)";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         runs: 5,
         quick: false,
+        threads: vec![1, 2],
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -148,11 +177,37 @@ fn parse_args() -> Result<Args, String> {
                     .filter(|&n| n > 0)
                     .ok_or(format!("--runs: not a positive number: {n}"))?;
             }
+            "--threads" => {
+                let list = it
+                    .next()
+                    .ok_or("--threads needs a comma-separated list, e.g. 1,2,4")?;
+                args.threads = parse_thread_counts(&list)?;
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument: {other}")),
         }
     }
     Ok(args)
+}
+
+/// `"1,2,4"` → `[1, 2, 4]`; every item a positive integer, none repeated.
+fn parse_thread_counts(list: &str) -> Result<Vec<usize>, String> {
+    let mut counts = Vec::new();
+    for item in list.split(',') {
+        let n = item
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&n: &usize| n > 0)
+            .ok_or(format!(
+                "--threads: {item:?} is not a positive thread count (in {list:?})"
+            ))?;
+        if counts.contains(&n) {
+            return Err(format!("--threads: {n} is given twice (in {list:?})"));
+        }
+        counts.push(n);
+    }
+    Ok(counts)
 }
 
 // ---------------------------------------------------------------------------
@@ -199,6 +254,8 @@ struct GetInsertJob {
     name: String,
     removal: &'static str,
     memory: Box<dyn Fn(usize) -> Memory>,
+    /// `(warm, measured, threads)`: a fresh cache, an untimed single-threaded pass
+    /// over `warm`, then the timed pass over `measured`.
     run: GetInsertRun,
 }
 
@@ -229,11 +286,255 @@ impl GetInsertVisitor for GetInsertJobs {
 }
 
 // ---------------------------------------------------------------------------
+// Throughput: every workload at every thread count
+// ---------------------------------------------------------------------------
+
+/// One structure's pass over one workload from the given number of threads:
+/// builds and warms a fresh structure (untimed), then returns the wall time of the
+/// timed part and the count its workload's [`Outcome`] reads.
+type TimedPass<'a> = Box<dyn Fn(usize) -> (Duration, u64) + 'a>;
+
+/// What a pass's count means, and how its column shows it.
+#[derive(Clone, Copy)]
+enum Outcome {
+    /// The count is first sightings, shown as duplicates missed of `duplicates`.
+    DuplicatesMissed { duplicates: u64 },
+    /// The count is hits, shown as the hit ratio.
+    HitRatio,
+}
+
+impl Outcome {
+    fn header(self) -> String {
+        match self {
+            Outcome::DuplicatesMissed { duplicates } => {
+                format!("duplicates missed (of {})", group(duplicates))
+            }
+            Outcome::HitRatio => "hit ratio".into(),
+        }
+    }
+
+    fn value(self, count: u64, ops: usize) -> f64 {
+        match self {
+            // `ops - count` events were recognised as repeats.
+            Outcome::DuplicatesMissed { duplicates } => {
+                duplicates as f64 - (ops as f64 - count as f64)
+            }
+            Outcome::HitRatio => count as f64 / ops as f64,
+        }
+    }
+
+    fn show(self, value: f64) -> String {
+        match self {
+            Outcome::DuplicatesMissed { .. } => format!("{value}"),
+            Outcome::HitRatio => format!("{value:.3}"),
+        }
+    }
+}
+
+/// A throughput table: one workload, every structure's pass over it.
+struct Workload<'a> {
+    label: &'static str,
+    /// Operations per pass.
+    ops: usize,
+    outcome: Outcome,
+    /// The ttlru structure the ratio column divides by.
+    baseline: &'static str,
+    /// `(row label, pass)`, in report order.
+    structures: Vec<(String, TimedPass<'a>)>,
+}
+
+impl<'a> Workload<'a> {
+    /// Insert-if-absent of every event of `stream`, by every dedup structure.
+    fn dedup(label: &'static str, stream: &'a DedupStream, jobs: &'a [DedupJob]) -> Self {
+        let structures = jobs
+            .iter()
+            .map(|job| {
+                let pass: TimedPass<'a> = Box::new(move |threads| (job.run)(stream, threads));
+                (job.name.clone(), pass)
+            })
+            .collect();
+        Workload {
+            label,
+            ops: stream.keys.len(),
+            outcome: Outcome::DuplicatesMissed {
+                duplicates: stream.duplicates,
+            },
+            baseline: "ttlru::SeenSet",
+            structures,
+        }
+    }
+
+    /// Get, insert on a miss, over `measured` after an untimed pass over `warm`,
+    /// by every cache.
+    fn get_insert(
+        label: &'static str,
+        warm: &'a [u64],
+        measured: &'a [u64],
+        jobs: &'a [GetInsertJob],
+    ) -> Self {
+        let structures = jobs
+            .iter()
+            .map(|job| {
+                let pass: TimedPass<'a> =
+                    Box::new(move |threads| (job.run)(warm, measured, threads));
+                (job.name.clone(), pass)
+            })
+            .collect();
+        Workload {
+            label,
+            ops: measured.len(),
+            outcome: Outcome::HitRatio,
+            baseline: "ttlru::Cache",
+            structures,
+        }
+    }
+}
+
+/// Medians of one structure on one workload at one thread count.
+#[derive(Clone, Copy)]
+struct Medians {
+    mops: f64,
+    /// Read through the workload's [`Outcome`].
+    outcome: f64,
+}
+
+/// One workload's results: `cells[t][s]` for `threads[t]` and `names[s]`.
+struct Sweep {
+    /// The [`Workload`]'s, for the table.
+    baseline: &'static str,
+    outcome: Outcome,
+    threads: Vec<usize>,
+    names: Vec<String>,
+    cells: Vec<Vec<Medians>>,
+}
+
+impl Sweep {
+    fn cell(&self, threads: usize, name: &str) -> Option<Medians> {
+        let t = self.threads.iter().position(|&n| n == threads)?;
+        let s = self.names.iter().position(|n| n == name)?;
+        Some(self.cells[t][s])
+    }
+
+    /// M ops/s, NaN if that cell was not measured.
+    fn mops(&self, threads: usize, name: &str) -> f64 {
+        self.cell(threads, name).map_or(f64::NAN, |c| c.mops)
+    }
+
+    /// The outcome's value, NaN if that cell was not measured.
+    fn outcome(&self, threads: usize, name: &str) -> f64 {
+        self.cell(threads, name).map_or(f64::NAN, |c| c.outcome)
+    }
+}
+
+/// One cell's `(M ops/s, outcome)`, a pair per run.
+type CellSamples = Vec<(f64, f64)>;
+
+/// Times every structure of every workload at every thread count, `runs` times,
+/// and keeps the medians. Each run measures every cell once before the next run
+/// starts, so the machine's noise is spread over all of them.
+fn sweep(workloads: &[Workload], threads: &[usize], runs: usize) -> Vec<Sweep> {
+    // samples[workload][thread count][structure]
+    let mut samples: Vec<Vec<Vec<CellSamples>>> = workloads
+        .iter()
+        .map(|w| vec![vec![Vec::new(); w.structures.len()]; threads.len()])
+        .collect();
+    for run in 1..=runs {
+        for (workload, per_threads) in workloads.iter().zip(&mut samples) {
+            for (&n, per_structure) in threads.iter().zip(per_threads.iter_mut()) {
+                eprintln!("run {run}/{runs}: {} {n}t ...", workload.label);
+                for ((_, pass), cell) in workload.structures.iter().zip(per_structure) {
+                    let (elapsed, count) = pass(n);
+                    cell.push((
+                        workload.ops as f64 / elapsed.as_secs_f64() / 1e6,
+                        workload.outcome.value(count, workload.ops),
+                    ));
+                }
+            }
+        }
+    }
+    workloads
+        .iter()
+        .zip(samples)
+        .map(|(workload, per_threads)| Sweep {
+            baseline: workload.baseline,
+            outcome: workload.outcome,
+            threads: threads.to_vec(),
+            names: workload
+                .structures
+                .iter()
+                .map(|(name, _)| name.clone())
+                .collect(),
+            cells: per_threads
+                .into_iter()
+                .map(|per_structure| {
+                    per_structure
+                        .into_iter()
+                        .map(|v| Medians {
+                            mops: median(v.iter().map(|x| x.0)),
+                            outcome: median(v.iter().map(|x| x.1)),
+                        })
+                        .collect()
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// A workload's table: a row per structure and thread count, the ratio to the
+/// ttlru baseline at the same thread count, and, when 1 thread was measured, the
+/// scaling of each structure over its own 1-thread cell.
+fn throughput_table(out: &mut String, sweep: &Sweep) {
+    let with_scaling = sweep.threads.contains(&1);
+    let (scaling_header, scaling_rule) = if with_scaling {
+        (" scaling vs 1 thread |", "---:|")
+    } else {
+        ("", "")
+    };
+    let _ = writeln!(
+        out,
+        "| structure | threads | throughput (M ops/s) | ratio to {} | {} |{scaling_header}",
+        sweep.baseline,
+        sweep.outcome.header()
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|{scaling_rule}");
+    for (s, name) in sweep.names.iter().enumerate() {
+        for (t, &threads) in sweep.threads.iter().enumerate() {
+            let cell = sweep.cells[t][s];
+            let _ = write!(
+                out,
+                "| {name} | {threads} | {:.2} | {:.2}× | {} |",
+                cell.mops,
+                cell.mops / sweep.mops(threads, sweep.baseline),
+                sweep.outcome.show(cell.outcome)
+            );
+            if with_scaling {
+                let _ = write!(out, " {:.2}× |", cell.mops / sweep.mops(1, name));
+            }
+            let _ = writeln!(out);
+        }
+    }
+    let _ = writeln!(out);
+}
+
+/// Single-threaded memory of each structure, and how it was emptied.
+fn memory_table<'a>(out: &mut String, rows: impl Iterator<Item = (&'a str, &'a Memory)>) {
+    let _ = writeln!(
+        out,
+        "| structure | live bytes/entry | bytes kept after removing all |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|");
+    for (name, m) in rows {
+        let _ = writeln!(out, "| {name} | {:.1} | {} |", m.per_entry(), kept(m));
+    }
+    let _ = writeln!(out);
+}
+
+// ---------------------------------------------------------------------------
 // Numbers and formatting
 // ---------------------------------------------------------------------------
 
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
     v.sort_by(f64::total_cmp);
     match v.len() {
         0 => f64::NAN,
@@ -291,14 +592,15 @@ fn cpu_model() -> Option<String> {
         .map(|(_, m)| m.trim().to_string())
 }
 
-/// A target line: `label: value (target) → ok / MISSED`.
+/// A target line: `label: value (target) → ok / MISSED`; `n/a` when the value was
+/// not measured (NaN: a thread count missing from `--threads`).
 fn target(out: &mut String, label: &str, value: f64, shown: String, goal: &str, ok: bool) {
-    let verdict = if value.is_nan() {
-        "n/a"
+    let (shown, verdict) = if value.is_nan() {
+        ("–".to_string(), "n/a")
     } else if ok {
-        "met"
+        (shown, "met")
     } else {
-        "**missed**"
+        (shown, "**missed**")
     };
     let _ = writeln!(out, "| {label} | {shown} | {goal} | {verdict} |");
 }
@@ -306,16 +608,6 @@ fn target(out: &mut String, label: &str, value: f64, shown: String, goal: &str, 
 // ---------------------------------------------------------------------------
 // The report
 // ---------------------------------------------------------------------------
-
-const THREADS: [usize; 2] = [1, 2];
-
-/// Medians of one structure on one workload at one thread count.
-#[derive(Clone, Copy, Default)]
-struct Cell2 {
-    mops: f64,
-    /// Duplicates missed (dedup) or hit ratio (zipf).
-    quality: f64,
-}
 
 fn main() -> ExitCode {
     let args = match parse_args() {
@@ -338,6 +630,7 @@ fn main() -> ExitCode {
         Scale::full()
     };
     let runs = args.runs;
+    let threads = args.threads.as_slice();
     let wall = Instant::now();
     let mut out = String::new();
 
@@ -363,8 +656,21 @@ fn main() -> ExitCode {
     let load_at_start = load_average().unwrap_or_else(|| "?".into());
     let _ = writeln!(
         out,
-        "- throughput: median of {runs} runs; structures interleaved within each run; \
-         ratios are to ttlru in the same run and at the same thread count"
+        "- throughput: median of {runs} runs; structures, workloads and thread counts \
+         interleaved within each run; ratios are to ttlru at the same thread count, scaling \
+         to the structure's own 1-thread median"
+    );
+    let _ = writeln!(
+        out,
+        "- threads: {} (`--threads`); with several threads the operation stream is cut into \
+         chunks of {} operations, dealt round-robin to the threads, which run concurrently \
+         (more threads than cores share them)",
+        threads
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        group(CHUNK as u64)
     );
     let _ = writeln!(
         out,
@@ -372,9 +678,38 @@ fn main() -> ExitCode {
          before the structure is built (so up-front reservations count), single-threaded\n"
     );
 
-    // ---- dedup and dedup_far
-    eprintln!("building dedup streams ...");
-    let streams = [
+    // ---- memory, one structure at a time
+    let mut dedup = DedupJobs::default();
+    each_dedup(scale.dedup_capacity, &mut dedup);
+    let dedup = dedup.0;
+    let dedup_memory: Vec<Memory> = dedup
+        .iter()
+        .map(|job| {
+            eprintln!("memory: {} ...", job.name);
+            (job.memory)(scale.dedup_capacity)
+        })
+        .collect();
+    let mut zipf = GetInsertJobs::default();
+    each_get_insert(scale.zipf_capacity, &mut zipf);
+    let zipf = zipf.0;
+    let zipf_memory: Vec<Memory> = zipf
+        .iter()
+        .map(|job| {
+            eprintln!("memory: {} ...", job.name);
+            (job.memory)(scale.zipf_capacity)
+        })
+        .collect();
+    // read_mostly: the same caches, holding the whole key space with a quarter to
+    // spare, so that no shard of a sharded cache overflows (at exactly the key
+    // space, quick_cache's fullest shards evict: a hit ratio of 0.998 in quick mode).
+    let read_capacity = scale.zipf_keys + scale.zipf_keys / 4;
+    let mut read_mostly = GetInsertJobs::default();
+    each_get_insert(read_capacity, &mut read_mostly);
+    let read_mostly = read_mostly.0;
+
+    // ---- throughput
+    eprintln!("building streams ...");
+    let dedup_streams = [
         (
             "dedup",
             scale.near_window,
@@ -386,47 +721,35 @@ fn main() -> ExitCode {
             dedup_stream(scale.events, scale.far_window, 2),
         ),
     ];
-    let mut dedup = DedupJobs::default();
-    each_dedup(scale.dedup_capacity, &mut dedup);
-    let dedup = dedup.0;
-    let dedup_memory: Vec<Memory> = dedup
+    let dist = Zipf::new(scale.zipf_keys, ZIPF_THETA);
+    let zipf_warm = zipf_stream(&dist, scale.zipf_ops, 3);
+    let zipf_measured = zipf_stream(&dist, scale.zipf_ops, 4);
+    let read_measured = zipf_stream(&dist, scale.read_ops, 5);
+    drop(dist);
+    let key_space = zipf_key_space(scale.zipf_keys);
+    let mut workloads: Vec<Workload> = dedup_streams
         .iter()
-        .map(|job| {
-            eprintln!("memory: {} ...", job.name);
-            (job.memory)(scale.dedup_capacity)
-        })
+        .map(|(label, _, stream)| Workload::dedup(label, stream, &dedup))
         .collect();
-    // samples[stream][threads][job] = [(M ops/s, missed)]
-    let mut samples = vec![vec![vec![Vec::<(f64, f64)>::new(); dedup.len()]; 2]; 2];
-    for run in 0..runs {
-        for (s, (label, _, stream)) in streams.iter().enumerate() {
-            for (t, &threads) in THREADS.iter().enumerate() {
-                eprintln!("run {}/{runs}: {label} {threads}t ...", run + 1);
-                for (j, job) in dedup.iter().enumerate() {
-                    let (elapsed, firsts) = (job.run)(stream, threads);
-                    let caught = stream.keys.len() as f64 - firsts as f64;
-                    let missed = stream.duplicates as f64 - caught;
-                    let mops = stream.keys.len() as f64 / elapsed.as_secs_f64() / 1e6;
-                    samples[s][t][j].push((mops, missed));
-                }
-            }
-        }
-    }
-    let mut dedup_cells = vec![vec![vec![Cell2::default(); dedup.len()]; 2]; 2];
-    for (s, per_stream) in samples.iter().enumerate() {
-        for (t, per_threads) in per_stream.iter().enumerate() {
-            for (j, v) in per_threads.iter().enumerate() {
-                let mops: Vec<f64> = v.iter().map(|x| x.0).collect();
-                let missed: Vec<f64> = v.iter().map(|x| x.1).collect();
-                dedup_cells[s][t][j] = Cell2 {
-                    mops: median(&mops),
-                    quality: median(&missed),
-                };
-            }
-        }
-    }
-    let seen_idx = dedup.iter().position(|j| j.name == "ttlru::SeenSet");
-    for (s, (label, window, stream)) in streams.iter().enumerate() {
+    workloads.push(Workload::get_insert(
+        "zipf",
+        &zipf_warm,
+        &zipf_measured,
+        &zipf,
+    ));
+    workloads.push(Workload::get_insert(
+        "read_mostly",
+        &key_space,
+        &read_measured,
+        &read_mostly,
+    ));
+    let sweeps = sweep(&workloads, threads, runs);
+    let [dedup_near, dedup_far, zipf_sweep, read_sweep] = sweeps.as_slice() else {
+        unreachable!("four workloads were measured");
+    };
+
+    // ---- dedup and dedup_far
+    for ((label, window, stream), sweep) in dedup_streams.iter().zip([dedup_near, dedup_far]) {
         let _ = writeln!(
             out,
             "## {label}: insert-if-absent, {} events, {REPEAT_PERCENT} % repeat one of the last {}, \
@@ -435,96 +758,39 @@ fn main() -> ExitCode {
             group(*window as u64),
             group(scale.dedup_capacity as u64)
         );
+        throughput_table(&mut out, sweep);
+        if *label != "dedup" {
+            let _ = writeln!(
+                out,
+                "Structures, keys and memory as in `dedup` (same capacity).\n"
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
-            "| structure | threads | throughput (M ops/s) | ratio to SeenSet | duplicates missed (of {}) | live bytes/entry | bytes kept after removing all |",
-            group(stream.duplicates)
+            "Keys are {KEY_LEN}-byte `String`s, built before the timed loop; owned-key \
+             structures take them from the stream without allocating. TTL 1 h on SeenSet, \
+             FingerprintSet and moka; lru and quick_cache have none.\n"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
-        for (t, &threads) in THREADS.iter().enumerate() {
-            let base = seen_idx.map_or(f64::NAN, |i| dedup_cells[s][t][i].mops);
-            for (j, job) in dedup.iter().enumerate() {
-                let c = dedup_cells[s][t][j];
-                let m = &dedup_memory[j];
-                let _ = writeln!(
-                    out,
-                    "| {} | {threads} | {:.2} | {:.2}× | {} | {:.1} | {} |",
-                    job.name,
-                    c.mops,
-                    c.mops / base,
-                    c.quality,
-                    m.per_entry(),
-                    kept(m)
-                );
-            }
+        let _ = writeln!(
+            out,
+            "Memory: filled with {} distinct keys (the unbounded sets too), then every key \
+             removed. Live bytes include the key text a structure owns (`FingerprintSet` keeps \
+             none; `quick_cache` copies the `&str` on a miss).\n",
+            group(scale.dedup_capacity as u64)
+        );
+        memory_table(
+            &mut out,
+            dedup.iter().map(|j| j.name.as_str()).zip(&dedup_memory),
+        );
+        let _ = writeln!(out, "Removal:");
+        for job in &dedup {
+            let _ = writeln!(out, "- {}: {}", job.name, job.removal);
         }
         let _ = writeln!(out);
-        if s == 0 {
-            let _ = writeln!(
-                out,
-                "Keys are {KEY_LEN}-byte `String`s, built before the timed loop; owned-key \
-                 structures take them from the stream without allocating. Live bytes include \
-                 the key text a structure owns (`FingerprintSet` keeps none; `quick_cache` \
-                 copies the `&str` on a miss). Memory: filled with {} distinct keys (the \
-                 unbounded sets too), then every key removed:",
-                group(scale.dedup_capacity as u64)
-            );
-            for job in &dedup {
-                let _ = writeln!(out, "- {}: {}", job.name, job.removal);
-            }
-            let _ = writeln!(
-                out,
-                "\nTTL 1 h on SeenSet, FingerprintSet and moka; lru and quick_cache have none. \
-                 2 threads: the stream is dealt in chunks of 1,024 events, round-robin.\n"
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                "Memory columns as in `dedup` (same capacity, same measurement).\n"
-            );
-        }
     }
 
     // ---- zipf
-    eprintln!("building zipf streams ...");
-    let dist = Zipf::new(scale.zipf_keys, ZIPF_THETA);
-    let warm = zipf_stream(&dist, scale.zipf_ops, 3);
-    let measured = zipf_stream(&dist, scale.zipf_ops, 4);
-    drop(dist);
-    let mut zipf = GetInsertJobs::default();
-    each_get_insert(scale.zipf_capacity, &mut zipf);
-    let zipf = zipf.0;
-    let zipf_memory: Vec<Memory> = zipf
-        .iter()
-        .map(|job| {
-            eprintln!("memory: {} ...", job.name);
-            (job.memory)(scale.zipf_capacity)
-        })
-        .collect();
-    let mut zsamples = vec![vec![Vec::<(f64, f64)>::new(); zipf.len()]; 2];
-    for run in 0..runs {
-        for (t, &threads) in THREADS.iter().enumerate() {
-            eprintln!("run {}/{runs}: zipf {threads}t ...", run + 1);
-            for (j, job) in zipf.iter().enumerate() {
-                let (elapsed, hits) = (job.run)(&warm, &measured, threads);
-                let n = measured.len() as f64;
-                zsamples[t][j].push((n / elapsed.as_secs_f64() / 1e6, hits as f64 / n));
-            }
-        }
-    }
-    let zcells: Vec<Vec<Cell2>> = zsamples
-        .iter()
-        .map(|per_threads| {
-            per_threads
-                .iter()
-                .map(|v| Cell2 {
-                    mops: median(&v.iter().map(|x| x.0).collect::<Vec<_>>()),
-                    quality: median(&v.iter().map(|x| x.1).collect::<Vec<_>>()),
-                })
-                .collect()
-        })
-        .collect();
-    let cache_idx = zipf.iter().position(|j| j.name == "ttlru::Cache");
     let _ = writeln!(
         out,
         "## zipf: get, insert on a miss; θ = {ZIPF_THETA} over {} keys, capacity {}, {} ops, warm\n",
@@ -532,41 +798,49 @@ fn main() -> ExitCode {
         group(scale.zipf_capacity as u64),
         group(scale.zipf_ops as u64)
     );
+    throughput_table(&mut out, zipf_sweep);
     let _ = writeln!(
         out,
-        "| structure | threads | throughput (M ops/s) | ratio to ttlru::Cache | hit ratio | live bytes/entry | bytes kept after removing all |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
-    for (t, &threads) in THREADS.iter().enumerate() {
-        let base = cache_idx.map_or(f64::NAN, |i| zcells[t][i].mops);
-        for (j, job) in zipf.iter().enumerate() {
-            let c = zcells[t][j];
-            let m = &zipf_memory[j];
-            let _ = writeln!(
-                out,
-                "| {} | {threads} | {:.2} | {:.2}× | {:.3} | {:.1} | {} |",
-                job.name,
-                c.mops,
-                c.mops / base,
-                c.quality,
-                m.per_entry(),
-                kept(m)
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "\n`u64 → u64`, no TTL, default hashers and shard counts. Warm: each run first makes \
+        "`u64 → u64`, no TTL, default hashers and shard counts. Warm: each pass first makes \
          one untimed single-threaded pass of {} ops drawn with another seed; the hit ratio is \
          the measured pass's. `lru` does its get and put under one lock; the others call `get` \
-         then `insert`. Memory: filled with {} distinct keys, then every key removed:",
-        group(scale.zipf_ops as u64),
+         then `insert`.\n",
+        group(scale.zipf_ops as u64)
+    );
+    let _ = writeln!(
+        out,
+        "Memory: filled with {} distinct keys, then every key removed.\n",
         group(scale.zipf_capacity as u64)
     );
+    memory_table(
+        &mut out,
+        zipf.iter().map(|j| j.name.as_str()).zip(&zipf_memory),
+    );
+    let _ = writeln!(out, "Removal:");
     for job in &zipf {
         let _ = writeln!(out, "- {}: {}", job.name, job.removal);
     }
     let _ = writeln!(out);
+
+    // ---- read_mostly
+    let _ = writeln!(
+        out,
+        "## read_mostly: get only; θ = {ZIPF_THETA} over {} keys, capacity {} (the key space \
+         plus a quarter), {} ops, warmed with every key\n",
+        group(scale.zipf_keys as u64),
+        group(read_capacity as u64),
+        group(scale.read_ops as u64)
+    );
+    throughput_table(&mut out, read_sweep);
+    let _ = writeln!(
+        out,
+        "The read path: the `zipf` caches and key space, with a capacity that holds every \
+         key (a quarter to spare, so that no shard of a sharded cache overflows). Each pass \
+         first inserts all {} keys (untimed, single-threaded, least popular first), so every \
+         timed `get` hits: the timed pass is gets only. The operation is still `zipf`'s \
+         get-then-insert, so a miss would insert; the hit ratio shows whether any happened.\n",
+        group(scale.zipf_keys as u64)
+    );
 
     // ---- expire
     let n = scale.expire_entries;
@@ -609,8 +883,8 @@ fn main() -> ExitCode {
             moka_mem = m;
         }
     }
-    let ttlru_time = median(&ttlru_times);
-    let moka_time = median(&moka_times);
+    let ttlru_time = median(ttlru_times.into_iter());
+    let moka_time = median(moka_times.into_iter());
     let _ = writeln!(
         out,
         "## expire: {} entries with a TTL, all expired, cleanup timed until empty\n",
@@ -660,18 +934,12 @@ fn main() -> ExitCode {
         ttlru_time / moka_time
     );
 
-    // ---- targets
-    let find = |name: &str| dedup.iter().position(|j| j.name == name);
-    let quick = find("quick_cache");
-    let brown = find("Mutex<hashbrown+ahash> (unbounded)");
-    let fp = find("ttlru::FingerprintSet");
-    let zlru = zipf.iter().position(|j| j.name == "Mutex<lru::LruCache>");
-    let zquick = zipf.iter().position(|j| j.name == "quick_cache");
-    let d =
-        |s: usize, t: usize, i: Option<usize>| i.map_or(f64::NAN, |i| dedup_cells[s][t][i].mops);
-    let z = |t: usize, i: Option<usize>| i.map_or(f64::NAN, |i| zcells[t][i].mops);
-    let missed = |i: Option<usize>| i.map_or(f64::NAN, |i| dedup_cells[1][0][i].quality);
-    let missed2 = |i: Option<usize>| i.map_or(f64::NAN, |i| dedup_cells[1][1][i].quality);
+    // ---- targets (issue 3 sets them at 1 and 2 threads: n/a if either is not measured)
+    const SEEN: &str = "ttlru::SeenSet";
+    const FINGERPRINT: &str = "ttlru::FingerprintSet";
+    const QUICK: &str = "quick_cache";
+    const LRU: &str = "Mutex<lru::LruCache>";
+    const CACHE: &str = "ttlru::Cache";
     let _ = writeln!(out, "## issue 3 targets (this run)\n");
     let _ = writeln!(out, "| target | measured | goal | |");
     let _ = writeln!(out, "|---|---:|---:|---|");
@@ -688,42 +956,51 @@ fn main() -> ExitCode {
     ratio_row(
         &mut out,
         "dedup 1t: SeenSet / quick_cache",
-        d(0, 0, seen_idx) / d(0, 0, quick),
+        dedup_near.mops(1, SEEN) / dedup_near.mops(1, QUICK),
         1.0,
     );
     ratio_row(
         &mut out,
         "dedup 1t: SeenSet / hashbrown+ahash",
-        d(0, 0, seen_idx) / d(0, 0, brown),
+        dedup_near.mops(1, SEEN) / dedup_near.mops(1, "Mutex<hashbrown+ahash> (unbounded)"),
         0.9,
     );
     ratio_row(
         &mut out,
         "dedup 2t: SeenSet / quick_cache",
-        d(0, 1, seen_idx) / d(0, 1, quick),
+        dedup_near.mops(2, SEEN) / dedup_near.mops(2, QUICK),
         1.0,
     );
     ratio_row(
         &mut out,
         "dedup: SeenSet 2t / SeenSet 1t",
-        d(0, 1, seen_idx) / d(0, 0, seen_idx),
+        dedup_near.mops(2, SEEN) / dedup_near.mops(1, SEEN),
         1.5,
     );
     for (label, v) in [
-        ("dedup_far 1t: SeenSet duplicates missed", missed(seen_idx)),
-        ("dedup_far 1t: FingerprintSet duplicates missed", missed(fp)),
+        (
+            "dedup_far 1t: SeenSet duplicates missed",
+            dedup_far.outcome(1, SEEN),
+        ),
+        (
+            "dedup_far 1t: FingerprintSet duplicates missed",
+            dedup_far.outcome(1, FINGERPRINT),
+        ),
     ] {
         target(&mut out, label, v, format!("{v}"), "0", v == 0.0);
     }
     // With 2 threads the stream is processed out of order: when one thread runs
     // ahead of the other (a descheduled thread on a busy machine), a repeat's
     // distance to its first sighting grows, and even an exact LRU can miss it.
-    let lru_missed2 = missed2(find("Mutex<lru::LruCache>"));
+    let lru_missed2 = dedup_far.outcome(2, LRU);
     for (label, v) in [
-        ("dedup_far 2t: SeenSet duplicates missed", missed2(seen_idx)),
+        (
+            "dedup_far 2t: SeenSet duplicates missed",
+            dedup_far.outcome(2, SEEN),
+        ),
         (
             "dedup_far 2t: FingerprintSet duplicates missed",
-            missed2(fp),
+            dedup_far.outcome(2, FINGERPRINT),
         ),
     ] {
         let goal = format!("0 (order-dependent; exact `lru` missed {lru_missed2})");
@@ -732,13 +1009,13 @@ fn main() -> ExitCode {
     ratio_row(
         &mut out,
         "zipf 1t: ttlru::Cache / Mutex<lru>",
-        z(0, cache_idx) / z(0, zlru),
+        zipf_sweep.mops(1, CACHE) / zipf_sweep.mops(1, LRU),
         1.0,
     );
     ratio_row(
         &mut out,
         "zipf 2t: ttlru::Cache / quick_cache",
-        z(1, cache_idx) / z(1, zquick),
+        zipf_sweep.mops(2, CACHE) / zipf_sweep.mops(2, QUICK),
         0.8,
     );
     let per = ttlru_mem.per_entry();
@@ -764,13 +1041,19 @@ fn main() -> ExitCode {
             pct <= 1.0,
         );
     };
-    if let Some(i) = seen_idx {
-        kept_row("kept after removing all: SeenSet<String>", &dedup_memory[i]);
+    let dedup_memory_of = |name: &str| {
+        dedup
+            .iter()
+            .position(|j| j.name == name)
+            .map(|i| &dedup_memory[i])
+    };
+    if let Some(m) = dedup_memory_of(SEEN) {
+        kept_row("kept after removing all: SeenSet<String>", m);
     }
-    if let Some(i) = fp {
-        kept_row("kept after removing all: FingerprintSet", &dedup_memory[i]);
+    if let Some(m) = dedup_memory_of(FINGERPRINT) {
+        kept_row("kept after removing all: FingerprintSet", m);
     }
-    if let Some(i) = cache_idx {
+    if let Some(i) = zipf.iter().position(|j| j.name == CACHE) {
         kept_row("kept after removing all: Cache<u64,u64>", &zipf_memory[i]);
     }
     kept_row("kept after expiring all: Cache<u64,u64>", &ttlru_mem);

@@ -6,6 +6,9 @@
 //!   the events repeat one of the last `window` events ([`dedup_stream`]).
 //! - `zipf`: get, then insert on a miss, over Zipf(θ)-distributed `u64` keys
 //!   ([`Zipf`], [`zipf_stream`]).
+//! - `read_mostly` (compare only): the same caches and operation, sized to hold
+//!   the whole key space and warmed with every key ([`zipf_key_space`]), so every
+//!   timed `get` hits.
 //! - `expire`: fill with entries that have a time to live, let them all expire,
 //!   time the cleanup ([`expire_ttlru`], [`expire_moka`]).
 //!
@@ -49,6 +52,10 @@ pub struct Scale {
     pub zipf_capacity: usize,
     /// `zipf`: operations per measurement (and per warm-up pass).
     pub zipf_ops: usize,
+    /// `read_mostly`: operations per measurement, over the `zipf` key space (gets
+    /// are cheap: more of them than `zipf_ops`, so that a pass split over many
+    /// threads still lasts long enough to time).
+    pub read_ops: usize,
     /// `expire`: entries filled, then expired.
     pub expire_entries: usize,
     /// `expire`: the first TTL tried for moka (real clock); doubled if the fill
@@ -67,6 +74,7 @@ impl Scale {
             zipf_keys: 1_000_000,
             zipf_capacity: 100_000,
             zipf_ops: 1_000_000,
+            read_ops: 4_000_000,
             expire_entries: 1_000_000,
             moka_ttl: Duration::from_secs(1),
         }
@@ -87,6 +95,7 @@ impl Scale {
             zipf_keys: 200_000,
             zipf_capacity: 20_000,
             zipf_ops: 200_000,
+            read_ops: 800_000,
             expire_entries: 250_000,
             ..Self::full()
         }
@@ -102,6 +111,7 @@ impl Scale {
             zipf_keys: 50_000,
             zipf_capacity: 5_000,
             zipf_ops: 50_000,
+            read_ops: 200_000,
             expire_entries: 50_000,
             moka_ttl: Duration::from_millis(200),
         }
@@ -248,14 +258,23 @@ pub fn zipf_stream(zipf: &Zipf, ops: usize, seed: u64) -> Vec<u64> {
         .collect()
 }
 
+/// Every key a [`zipf_stream`] over `n` ranks can draw, each once, least popular
+/// first (so that the hottest keys are the most recently inserted).
+pub fn zipf_key_space(n: usize) -> Vec<u64> {
+    (0..n as u64).rev().map(splitmix64).collect()
+}
+
 // ---------------------------------------------------------------------------
 // Driving a stream from one or more threads
 // ---------------------------------------------------------------------------
 
 /// Runs `op` on every item, from `threads` threads (chunks of [`CHUNK`] dealt
 /// round-robin), and returns the wall time and the sum of `op`'s results. Thread
-/// start-up is not timed: all threads wait on a barrier, and the clock starts when
-/// it opens and stops when the last thread is done.
+/// start-up is not timed: all threads wait on a barrier, then each reads the clock
+/// as it starts and as it finishes, and the wall time runs from the first start to
+/// the last finish. (Were the spawning thread to read the clock instead, it could
+/// be descheduled when the barrier opens, and with more threads than cores the
+/// workers could be done before it reads the start time.)
 pub fn run_split<T: Send>(
     items: &mut [T],
     threads: usize,
@@ -273,7 +292,7 @@ pub fn run_split<T: Send>(
     for (i, chunk) in items.chunks_mut(CHUNK).enumerate() {
         dealt[i % threads].push(chunk);
     }
-    let barrier = Barrier::new(threads + 1);
+    let barrier = Barrier::new(threads);
     let (op, barrier) = (&op, &barrier);
     thread::scope(|scope| {
         let workers: Vec<_> = dealt
@@ -281,23 +300,25 @@ pub fn run_split<T: Send>(
             .map(|chunks| {
                 scope.spawn(move || {
                     barrier.wait();
+                    let start = Instant::now();
                     let mut sum = 0;
                     for chunk in chunks {
                         for item in chunk.iter_mut() {
                             sum += op(item);
                         }
                     }
-                    sum
+                    (start, Instant::now(), sum)
                 })
             })
             .collect();
-        barrier.wait();
-        let start = Instant::now();
-        let sum = workers
+        let spans: Vec<(Instant, Instant, u64)> = workers
             .into_iter()
             .map(|w| w.join().expect("worker panicked"))
-            .sum();
-        (start.elapsed(), sum)
+            .collect();
+        let first_start = spans.iter().map(|s| s.0).min().expect("threads > 1");
+        let last_finish = spans.iter().map(|s| s.1).max().expect("threads > 1");
+        let sum = spans.iter().map(|s| s.2).sum();
+        (last_finish - first_start, sum)
     })
 }
 
