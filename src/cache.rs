@@ -25,10 +25,12 @@ use crate::sweeper::Sweeper;
 /// A concurrent map bounded by capacity (count or weight) and by time (to live and
 /// to idle), whose memory follows its live size down as well as up.
 ///
-/// It is `Send + Sync` and used through `&self`: share it with an `Arc`. Keys are
-/// spread over shards, each an exact LRU behind its own lock (see
-/// [`CacheBuilder::shards`]). Removed entries reach the eviction listener exactly
-/// once, after the shard's lock is released.
+/// It is `Send + Sync` (for `K` and `V` that are) and used through `&self`: share
+/// it with an `Arc`. Keys are spread over shards, each an exact LRU behind its own
+/// reader-writer lock (see [`CacheBuilder::shards`]): hits take it shared and
+/// record their promotion for the shard's next exclusive section, so readers of
+/// a hot shard do not queue behind each other. Removed entries reach the eviction
+/// listener exactly once, after the shard's lock is released.
 ///
 /// ```
 /// use std::sync::Arc;

@@ -30,6 +30,13 @@
 //!   an insert's return value; `len()` counts it only until it is purged.
 //! - `len()` (or the total weight) never exceeds the capacity; each shard evicts
 //!   its least recently used entry first. With one shard the cache is an exact LRU.
+//! - Hits do not wait for each other: `get`, `peek`, `contains*` and a repeated
+//!   set insert take their shard's lock shared. A hit's promotion is recorded and
+//!   applied, in order, before the shard's next change, and never dropped, so one
+//!   thread sees exactly the LRU order of applying it at once. Hits by different
+//!   threads between two changes of a shard are applied in each thread's order,
+//!   interleaved as those concurrent calls could have been. A time to idle is
+//!   extended by a hit before any other call can see the entry as idle too long.
 //! - [`SeenSet::insert`] returns `true` exactly once per key per window, however
 //!   many threads insert it at once.
 //! - Every removed entry reaches the eviction listener exactly once, with its
@@ -47,8 +54,12 @@
 //!   [`FingerprintSet`]; `fingerprint`: the keyed 128-bit SipHash behind the last;
 //!   `set_engine`: [`SetEngine`], the operations both sets share, written once.
 //! - `builder`: options and the shard-count rule; `clock`: time, and [`ManualClock`].
-//! - `store`: the shards together, locking, and listener delivery; `shard`: one
-//!   shard's table, capacity and shrink rules.
+//! - `store`: the shards together, the read and write paths, and listener
+//!   delivery; `shard`: one shard's table, capacity and shrink rules.
+//! - The read path: `shard_lock` puts a shard behind its reader-writer lock and
+//!   starts every exclusive section by applying the `access_buffer`, where hits
+//!   under the shared lock record their promotions; `sync` swaps both for
+//!   `shuttle`'s in the schedule-exploration tests.
 //! - `slab`: dense node storage with the intrusive LRU list; `timer_wheel`: the
 //!   hierarchical timer wheel; `deadline`: 4-byte exact deadlines.
 //! - `in_flight`: the waits of single-flight loading (`get_or_insert_with` and its
