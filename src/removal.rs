@@ -112,8 +112,8 @@ impl<K, V> RemovedEntries<K, V> {
 }
 
 /// Hands every entry to `listener` (or drops it when there is none). A panic in
-/// the listener does not stop the others from being delivered; the first one is
-/// raised again once all have been.
+/// the listener, or in the `Drop` of a key it was handed, does not stop the others
+/// from being delivered; the first one is raised again once all have been.
 pub(crate) fn deliver<K, V>(
     entries: impl IntoIterator<Item = Removed<K, V>>,
     listener: Option<&Listener<K, V>>,
@@ -123,7 +123,9 @@ pub(crate) fn deliver<K, V>(
     };
     let mut first_panic = None;
     for (hash, key, value, cause) in entries {
-        let outcome = catch_unwind(AssertUnwindSafe(|| listener(hash, &key, value, cause)));
+        // `move`: the key is dropped in there too, so a panicking `Drop` of a key
+        // does not stop the other entries either.
+        let outcome = catch_unwind(AssertUnwindSafe(move || listener(hash, &key, value, cause)));
         if let Err(panic) = outcome {
             first_panic.get_or_insert(panic);
         }
@@ -189,6 +191,25 @@ mod tests {
         });
         let mut removed = RemovedEntries::new();
         removed.extend((0..6).map(|i| (0, i, (), RemovalCause::Removed)));
+        let result = catch_unwind(AssertUnwindSafe(|| removed.deliver(Some(&listener))));
+        assert!(result.is_err());
+        assert_eq!(*count.lock().unwrap(), 6);
+    }
+
+    #[test]
+    fn a_key_whose_drop_panics_does_not_stop_the_others() {
+        struct Key(i32);
+        impl Drop for Key {
+            fn drop(&mut self) {
+                assert!(self.0 != 2 || std::thread::panicking(), "Drop panics on 2");
+            }
+        }
+        let count = std::sync::Arc::new(Mutex::new(0));
+        let counter = count.clone();
+        let listener: Listener<Key, ()> =
+            Box::new(move |_, _, (), _| *counter.lock().unwrap() += 1);
+        let mut removed = RemovedEntries::new();
+        removed.extend((0..6).map(|i| (0, Key(i), (), RemovalCause::Removed)));
         let result = catch_unwind(AssertUnwindSafe(|| removed.deliver(Some(&listener))));
         assert!(result.is_err());
         assert_eq!(*count.lock().unwrap(), 6);
