@@ -2,6 +2,8 @@
 //! and delivering removed entries to the listener once the lock is released.
 //! `Cache`, `SeenSet` and `FingerprintSet` are thin front ends over this.
 
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -270,6 +272,9 @@ impl<K, V> Store<K, V> {
     }
 
     /// A removed value goes to the caller; with a listener, a clone goes there too.
+    /// If the clone panics, the caller gets the panic instead of the value, so the
+    /// listener gets the value itself, and the panic is raised once everything
+    /// the operation removed has been delivered.
     fn hand_back(
         &self,
         route: Route,
@@ -282,9 +287,27 @@ impl<K, V> Store<K, V> {
         V: Clone,
     {
         if self.has_listener() {
-            removed.push(route.hash, key, value.clone(), cause);
+            match catch_unwind(AssertUnwindSafe(|| value.clone())) {
+                Ok(clone) => removed.push(route.hash, key, clone, cause),
+                Err(panic) => {
+                    removed.push(route.hash, key, value, cause);
+                    self.deliver_then_raise(removed, panic);
+                }
+            }
         }
         value
+    }
+
+    /// Delivers `removed`, then raises `panic`, a user panic that came first (one
+    /// from the listener meanwhile is dropped): what an operation removed reaches
+    /// the listener before a panic reaches its caller.
+    fn deliver_then_raise(
+        &self,
+        removed: &mut RemovedEntries<K, V>,
+        panic: Box<dyn Any + Send>,
+    ) -> ! {
+        let _later_panic = catch_unwind(AssertUnwindSafe(|| self.deliver(removed)));
+        resume_unwind(panic)
     }
 
     /// `SeenSet::insert`: inserts if absent (returns true); a live key is a
