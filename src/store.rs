@@ -710,9 +710,13 @@ impl<K: Eq, V: Clone> Loading<'_, K, V> {
         };
         // Waiters clone the Arc under the lock, and the key is no longer parked,
         // so this count can only fall: no waiter, no clone. If the clone panics,
+        // the listener still gets what was removed before the panic leaves, and
         // `drop` still releases the waiters (they retry and find the value).
         if Arc::strong_count(pending) > 1 {
-            pending.finish(Some(returned.clone()));
+            match catch_unwind(AssertUnwindSafe(|| returned.clone())) {
+                Ok(shared) => pending.finish(Some(shared)),
+                Err(panic) => store.deliver_then_raise(&mut removed, panic),
+            }
         }
         self.released = true;
         store.deliver(&mut removed);
