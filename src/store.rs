@@ -376,10 +376,14 @@ impl<K, V> Store<K, V> {
         }
         let mut removed = RemovedEntries::new();
         let step = self.locked(route.shard, &mut removed, |shard, now, removed| {
+            // The load in flight is looked up first: `access` may remove the key's
+            // expired entry, and no user `Eq` may run after a change (its panic
+            // would leave the removed entry undelivered and the length stale).
+            let in_flight = shard.find_in_flight(route.hash, |k| *k == key);
             if let Some(index) = shard.access(route.hash, |k| *k == key, now, removed) {
                 return Step::Found(shard.value(index).clone());
             }
-            match shard.find_in_flight(route.hash, |k| *k == key) {
+            match in_flight {
                 Some(pending) => Step::Wait(pending, key),
                 None => Step::Load(shard.begin_in_flight(route.hash, key)),
             }
