@@ -737,7 +737,9 @@ impl<K, V: Clone> Drop for Loading<'_, K, V> {
             .shard
             .lock()
             .abandon_in_flight(&self.pending);
-        drop(key); // unlocked: user Drop code never runs under a shard lock
+        // The waiters are told first: if the key's `Drop` panics, they must not
+        // wait for ever.
         self.pending.finish(None);
+        drop(key); // unlocked: user Drop code never runs under a shard lock
     }
 }
