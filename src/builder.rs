@@ -333,7 +333,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// the shard's lock has been released (so it may use the cache). If it panics,
     /// the other entries removed by the same call still reach it, the cache stays
     /// consistent, and the first panic then propagates to the caller of the
-    /// operation that removed them (whose own effect has already happened).
+    /// operation that removed them (whose own effect has already happened: see
+    /// [Panics in user code](crate#panics-in-user-code)).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};

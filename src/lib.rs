@@ -43,11 +43,42 @@
 //!   [`RemovalCause`], after the shard's lock is released.
 //! - Memory grows with the live entries and shrinks back when they go (tables and
 //!   slabs shrink once a shard is under a quarter full).
-//! - A panic in user code (`Hash`, `Eq`, `Clone`, weigher, listener) leaves every
-//!   shard consistent and usable.
+//! - A panic in user code (`Hash`, `Eq`, `Clone`, `Drop`, weigher, listener,
+//!   loader) leaves every shard consistent and usable, and every removed entry
+//!   still reaches the listener: see [Panics in user code](#panics-in-user-code).
 //! - A snapshot restores each shard as it was at one instant, in recency order,
 //!   with the downtime counted against every deadline; a bad snapshot loads
 //!   nothing and returns a [`SnapshotError`] that says what is wrong.
+//!
+//! # Panics in user code
+//! The sets and the cache call user code: the `Hash`, `Eq`, `Clone` and `Drop` of
+//! keys and values, the weigher, the eviction listener, and the loaders of
+//! [`Cache::get_or_insert_with`] and its `try` and `async` forms. Any of it may
+//! panic, in any operation. The panic reaches the operation's caller, and every
+//! shard stays consistent and usable: `len()` stays exact, no entry is half
+//! written, no key is left loading, no caller is left waiting, and every entry
+//! that leaves reaches the listener exactly once. What the operation has done
+//! depends on what panicked:
+//! - `Hash`: nothing. A key is hashed before anything else.
+//! - `Eq`, the weigher: nothing, since they run before any change; except while a
+//!   load completes, after its key was claimed: the load gives up, as below.
+//! - A loader (or its future): its load gives up. Nothing is stored, the key is
+//!   released, and a caller waiting for it loads instead.
+//! - `Clone` of a value: a read (`get`, `peek`, a hit) changed at most the
+//!   entry's recency; a write that hands the old value back (`insert`, `remove`)
+//!   is done, and the listener got the value itself; a load gives up if its
+//!   value is copied before it is stored, and is done if the copy is for its
+//!   waiters (they find the value).
+//! - The listener, or `Drop` of a key or value: the operation's whole effect is
+//!   done, and every other entry it removed has been delivered (or dropped),
+//!   before the first panic is raised; [`clear`](Cache::clear) and
+//!   [`purge_expired`](Cache::purge_expired) finish every shard first. The one
+//!   exception: `get_or_insert_with` delivers its key's own expired entry when it
+//!   claims the key, before loading, and a panic there gives up the load.
+//!
+//! A panic while a snapshot is saved (`Clone`, `Serialize`) changes nothing in the
+//! set, and one while it is restored builds nothing. The background sweeper and
+//! the periodic saver catch the panics of what they call, and keep going.
 //!
 //! # Where things live
 //! - `cache`, `seen_set`, `fingerprint_set`: the public [`Cache`], [`SeenSet`] and

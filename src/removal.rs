@@ -111,19 +111,22 @@ impl<K, V> RemovedEntries<K, V> {
     }
 }
 
-/// Hands every entry to `listener` (or drops it when there is none). A panic in
-/// the listener does not stop the others from being delivered; the first one is
-/// raised again once all have been.
+/// Hands every entry to `listener`, or drops it when there is none. A panic in the
+/// listener, or in the `Drop` of a key or value, does not stop the other entries
+/// from being delivered or dropped; the first one is raised again once all have
+/// been.
 pub(crate) fn deliver<K, V>(
     entries: impl IntoIterator<Item = Removed<K, V>>,
     listener: Option<&Listener<K, V>>,
 ) {
-    let Some(listener) = listener else {
-        return; // dropping `entries` drops the keys and values, unlocked
-    };
     let mut first_panic = None;
     for (hash, key, value, cause) in entries {
-        let outcome = catch_unwind(AssertUnwindSafe(|| listener(hash, &key, value, cause)));
+        // `move`: the key (and the value, with no listener) is dropped in there
+        // too, so a panicking `Drop` does not stop the other entries either.
+        let outcome = catch_unwind(AssertUnwindSafe(move || match listener {
+            Some(listener) => listener(hash, &key, value, cause),
+            None => drop((key, value)),
+        }));
         if let Err(panic) = outcome {
             first_panic.get_or_insert(panic);
         }
@@ -189,6 +192,43 @@ mod tests {
         });
         let mut removed = RemovedEntries::new();
         removed.extend((0..6).map(|i| (0, i, (), RemovalCause::Removed)));
+        let result = catch_unwind(AssertUnwindSafe(|| removed.deliver(Some(&listener))));
+        assert!(result.is_err());
+        assert_eq!(*count.lock().unwrap(), 6);
+    }
+
+    #[test]
+    fn without_a_listener_every_entry_is_dropped_before_a_drop_panic_is_raised() {
+        let dropped = std::sync::Arc::new(Mutex::new(0));
+        struct Key(i32, std::sync::Arc<Mutex<i32>>);
+        impl Drop for Key {
+            fn drop(&mut self) {
+                *self.1.lock().unwrap() += 1;
+                assert!(self.0 != 2 || std::thread::panicking(), "Drop panics on 2");
+            }
+        }
+        let mut removed = RemovedEntries::new();
+        removed.extend((0..6).map(|i| (0, Key(i, dropped.clone()), (), RemovalCause::Expired)));
+        let result = catch_unwind(AssertUnwindSafe(|| removed.deliver(None)));
+        assert!(result.is_err());
+        // All dropped by then, inline and spilled alike: none is left for later.
+        assert_eq!(*dropped.lock().unwrap(), 6);
+    }
+
+    #[test]
+    fn a_key_whose_drop_panics_does_not_stop_the_others() {
+        struct Key(i32);
+        impl Drop for Key {
+            fn drop(&mut self) {
+                assert!(self.0 != 2 || std::thread::panicking(), "Drop panics on 2");
+            }
+        }
+        let count = std::sync::Arc::new(Mutex::new(0));
+        let counter = count.clone();
+        let listener: Listener<Key, ()> =
+            Box::new(move |_, _, (), _| *counter.lock().unwrap() += 1);
+        let mut removed = RemovedEntries::new();
+        removed.extend((0..6).map(|i| (0, Key(i), (), RemovalCause::Removed)));
         let result = catch_unwind(AssertUnwindSafe(|| removed.deliver(Some(&listener))));
         assert!(result.is_err());
         assert_eq!(*count.lock().unwrap(), 6);

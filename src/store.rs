@@ -2,6 +2,8 @@
 //! and delivering removed entries to the listener once the lock is released.
 //! `Cache`, `SeenSet` and `FingerprintSet` are thin front ends over this.
 
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -346,6 +348,9 @@ impl<K, V> Store<K, V> {
     }
 
     /// A removed value goes to the caller; with a listener, a clone goes there too.
+    /// If the clone panics, the caller gets the panic instead of the value, so the
+    /// listener gets the value itself, and the panic is raised once everything
+    /// the operation removed has been delivered.
     fn hand_back(
         &self,
         route: Route,
@@ -358,9 +363,27 @@ impl<K, V> Store<K, V> {
         V: Clone,
     {
         if self.has_listener() {
-            removed.push(route.hash, key, value.clone(), cause);
+            match catch_unwind(AssertUnwindSafe(|| value.clone())) {
+                Ok(clone) => removed.push(route.hash, key, clone, cause),
+                Err(panic) => {
+                    removed.push(route.hash, key, value, cause);
+                    self.deliver_then_raise(removed, panic);
+                }
+            }
         }
         value
+    }
+
+    /// Delivers `removed`, then raises `panic`, a user panic that came first (one
+    /// from the listener meanwhile is dropped): what an operation removed reaches
+    /// the listener before a panic reaches its caller.
+    fn deliver_then_raise(
+        &self,
+        removed: &mut RemovedEntries<K, V>,
+        panic: Box<dyn Any + Send>,
+    ) -> ! {
+        let _later_panic = catch_unwind(AssertUnwindSafe(|| self.deliver(removed)));
+        resume_unwind(panic)
     }
 
     /// `SeenSet::insert`: inserts if absent (returns true); a live key is a
@@ -449,10 +472,15 @@ impl<K, V> Store<K, V> {
             |value| Step::Found(value.clone()),
             &mut removed,
             |shard, key, now, removed| {
+                // The load in flight is looked up first: `access` may remove the
+                // key's expired entry, and no user `Eq` may run after a change (its
+                // panic would leave the removed entry undelivered and the length
+                // stale).
+                let in_flight = shard.find_in_flight(route.hash, |k| *k == key);
                 if let Some(index) = shard.access(route.hash, |k| *k == key, now, removed) {
                     return Step::Found(shard.value(index).clone());
                 }
-                match shard.find_in_flight(route.hash, |k| *k == key) {
+                match in_flight {
                     Some(pending) => Step::Wait(pending, key),
                     None => Step::Load(shard.begin_in_flight(route.hash, key)),
                 }
@@ -781,9 +809,13 @@ impl<K: Eq, V: Clone> Loading<'_, K, V> {
         };
         // Waiters clone the Arc under the lock, and the key is no longer parked,
         // so this count can only fall: no waiter, no clone. If the clone panics,
+        // the listener still gets what was removed before the panic leaves, and
         // `drop` still releases the waiters (they retry and find the value).
         if Arc::strong_count(pending) > 1 {
-            pending.finish(Some(returned.clone()));
+            match catch_unwind(AssertUnwindSafe(|| returned.clone())) {
+                Ok(shared) => pending.finish(Some(shared)),
+                Err(panic) => store.deliver_then_raise(&mut removed, panic),
+            }
         }
         self.released = true;
         store.deliver(&mut removed);
@@ -799,7 +831,9 @@ impl<K, V: Clone> Drop for Loading<'_, K, V> {
         let key = self.store.slots[self.shard]
             .write()
             .abandon_in_flight(&self.pending);
-        drop(key); // unlocked: user Drop code never runs under a shard lock
+        // The waiters are told first: if the key's `Drop` panics, they must not
+        // wait for ever.
         self.pending.finish(None);
+        drop(key); // unlocked: user Drop code never runs under a shard lock
     }
 }
