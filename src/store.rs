@@ -429,8 +429,10 @@ impl<K, V> Store<K, V> {
                 outcome
             },
         );
-        drop(unused);
         self.deliver(&mut removed);
+        // After the delivery: a panicking `Drop` must not keep removed entries from
+        // the listener.
+        drop(unused);
         first
     }
 
