@@ -113,30 +113,16 @@ impl AccessBuffer {
         applied
     }
 
-    /// [`drain`](Self::drain) for one stripe, for a caller that cannot hold the
-    /// buffer borrowed while it applies: a copy of the indices recorded there, in
-    /// order, or `None` when it holds none., in the order recorded, or
-    /// `None` when it holds none. `&mut self`: only an exclusive section drains.
-    pub(crate) fn take_stripe(
-        &mut self,
-        stripe: usize,
-    ) -> Option<impl Iterator<Item = u32> + use<>> {
-        if stripe == STRIPES - 1 {
-            // The last stripe taken: nothing is left to apply.
-            self.pending.store(false, Ordering::Relaxed);
-        }
-        let stripe = &self.stripes[stripe];
-        let claimed = stripe.claimed.load(Ordering::Relaxed) as usize;
-        if claimed == 0 {
-            return None;
-        }
-        let recorded = claimed.min(SLOTS_PER_STRIPE);
-        let mut indices = [0; SLOTS_PER_STRIPE];
-        for (index, slot) in indices.iter_mut().zip(&stripe.slots[..recorded]) {
-            *index = slot.load(Ordering::Relaxed);
-        }
-        stripe.claimed.store(0, Ordering::Relaxed);
-        Some(indices.into_iter().take(recorded))
+    /// [`drain`](Self::drain) for a caller that cannot keep the buffer borrowed
+    /// while it applies: a copy of every recorded index, in the same order.
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = u32> + use<> {
+        let mut indices = [0; STRIPES * SLOTS_PER_STRIPE];
+        let mut taken = 0;
+        self.drain(|index| {
+            indices[taken] = index;
+            taken += 1;
+        });
+        indices.into_iter().take(taken)
     }
 
     /// Whether no access is waiting to be applied.

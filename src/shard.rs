@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 
 use hashbrown::HashTable;
 
-use crate::access_buffer::{AccessBuffer, STRIPES};
+use crate::access_buffer::AccessBuffer;
 use crate::deadline::{Deadlines, NEVER, NEVER_CODE};
 use crate::in_flight::{InFlight, Pending};
 use crate::removal::{RemovalCause, RemovedEntries};
@@ -223,20 +223,15 @@ impl<K, V> Shard<K, V> {
     /// With a time to idle, an applied access also moves the node's deadline to
     /// the idle deadline its readers set.
     fn apply_recorded_accesses_with_idle_times(&mut self) {
-        for stripe in 0..STRIPES {
-            let Some(indices) = self.accesses.take_stripe(stripe) else {
-                continue;
-            };
-            for index in indices {
-                debug_assert!((index as usize) < self.slab.len());
-                self.counters.hits += 1;
-                self.slab.move_to_front(index);
-                let times = &self.idle_times[index as usize];
-                let deadline = times
-                    .write_deadline
-                    .min(times.idle_deadline.load(Ordering::Relaxed));
-                self.set_deadline(index, deadline);
-            }
+        for index in self.accesses.take_all() {
+            debug_assert!((index as usize) < self.slab.len());
+            self.counters.hits += 1;
+            self.slab.move_to_front(index);
+            let times = &self.idle_times[index as usize];
+            let deadline = times
+                .write_deadline
+                .min(times.idle_deadline.load(Ordering::Relaxed));
+            self.set_deadline(index, deadline);
         }
     }
 
