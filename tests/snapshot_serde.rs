@@ -1,6 +1,6 @@
 //! Snapshots of `Cache` and `SeenSet` (feature `serde`): round trips with time
 //! to live, time to idle and weights, kinds and types that do not match, and
-//! panicking `Serialize` code.
+//! panicking `Serialize` and `Deserialize` code.
 #![cfg(feature = "serde")]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -277,5 +277,60 @@ fn a_panicking_serialize_leaves_nothing_stuck_or_half_written() {
     assert_eq!(cache.len(), 200);
     cache.remove(&7);
     assert_eq!(cache.save_snapshot_to(&path).unwrap().entries, 199);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A value whose `Deserialize` panics on a `true`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+struct DecodeBomb(bool);
+
+impl<'de> serde::Deserialize<'de> for DecodeBomb {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let armed = bool::deserialize(deserializer)?;
+        assert!(!armed, "Deserialize panics");
+        Ok(DecodeBomb(armed))
+    }
+}
+
+/// A `Deserialize` that panics half-way through a restore builds nothing and
+/// writes nothing: the builder's periodic saver, which would save on drop, is
+/// started only once the restore has finished, so the snapshot it was restoring
+/// is not overwritten by the half-restored set; and nothing is left running.
+#[test]
+fn a_panicking_deserialize_builds_nothing_and_writes_nothing() {
+    let dir = std::env::temp_dir().join(format!("ttlru-serde-decode-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cache.snapshot");
+    let saved: Cache<u32, DecodeBomb> = Cache::builder().shards(4).build();
+    (0..100).for_each(|i| {
+        saved.insert(i, DecodeBomb(i == 60));
+    });
+    saved.save_snapshot_to(&path).unwrap();
+    let before = std::fs::read(&path).unwrap();
+
+    let restore = || {
+        Cache::<u32, DecodeBomb>::builder()
+            .shards(4)
+            .background_sweeper(Duration::from_millis(1))
+            .persist_to(&path, Duration::from_millis(1))
+            .build_from_snapshot_file(&path)
+    };
+    assert!(catch_unwind(AssertUnwindSafe(restore)).is_err());
+    std::thread::sleep(Duration::from_millis(20)); // a saver left running would write by now
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the snapshot is untouched"
+    );
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(names.len(), 1, "no temporary file left");
+
+    // With the bomb gone, the same builder restores every entry.
+    saved.insert(60, DecodeBomb(false));
+    saved.save_snapshot_to(&path).unwrap();
+    let restored = restore().unwrap();
+    assert_eq!(restored.len(), 100);
+    assert_eq!(restored.get(&60), Some(DecodeBomb(false)));
+    drop(restored);
     std::fs::remove_dir_all(&dir).unwrap();
 }
