@@ -406,30 +406,44 @@ impl<K, V> Shard<K, V> {
             out.push(hash, key, value, RemovalCause::Expired);
             return false;
         }
-        // Checked before any change, so hitting the limit is a clean panic.
-        let index = self.slab.next_index(MAX_NODE_INDEX);
-        let pushed = self.slab.push_front(Node {
+        let node = Node {
             key,
             value,
             hash,
             deadline: NEVER_CODE,
             lru: Links::UNLINKED,
             timer: Links::UNLINKED,
-        });
-        debug_assert_eq!(pushed, index);
+        };
+        let idle_times = IdleTimes {
+            write_deadline,
+            idle_deadline: AtomicU64::new(deadline),
+        };
+        let index = match self.slot_to_reuse(now, out) {
+            Some(index) => {
+                self.evict_into(index, node, out);
+                if self.policy.time_to_idle.is_some() {
+                    self.idle_times[index as usize] = idle_times;
+                }
+                index
+            }
+            None => {
+                // Checked before any change, so hitting the limit is a clean panic.
+                let index = self.slab.next_index(MAX_NODE_INDEX);
+                let pushed = self.slab.push_front(node);
+                debug_assert_eq!(pushed, index);
+                if self.policy.weighted {
+                    self.weights.push(weight);
+                }
+                if self.policy.time_to_idle.is_some() {
+                    self.idle_times.push(idle_times);
+                }
+                self.weight += u64::from(weight);
+                index
+            }
+        };
         let slab = &self.slab;
         self.table
             .insert_unique(table_hash(hash), index, |&i| table_hash(slab.node(i).hash));
-        if self.policy.weighted {
-            self.weights.push(weight);
-        }
-        if self.policy.time_to_idle.is_some() {
-            self.idle_times.push(IdleTimes {
-                write_deadline,
-                idle_deadline: AtomicU64::new(deadline),
-            });
-        }
-        self.weight += u64::from(weight);
         if deadline != NEVER {
             // A new node has no deadline to forget and is in no wheel slot yet.
             let code = self.deadlines.encode(index, deadline);
@@ -438,6 +452,44 @@ impl<K, V> Shard<K, V> {
         }
         self.evict_to_capacity(now, out);
         true
+    }
+
+    /// With every entry weighing 1 and the shard full, the slot of the entry a
+    /// new one will evict: after every expired entry has gone (a live entry is
+    /// never evicted while an expired one takes up room), the least recently
+    /// used one, if the shard is still full. Reusing its slot saves moving the
+    /// slab's last node into the hole and re-pointing everything at it.
+    fn slot_to_reuse(&mut self, now: u64, out: &mut RemovedEntries<K, V>) -> Option<u32> {
+        if self.policy.weighted || self.weight < self.capacity {
+            return None;
+        }
+        self.expire(now, usize::MAX, out);
+        if self.weight < self.capacity {
+            return None;
+        }
+        self.slab.lru_tail()
+    }
+
+    /// Evicts the entry at `index` and puts `node` in its slot, as the most
+    /// recently used. The caller files the new node in the table and the wheel.
+    fn evict_into(&mut self, index: u32, node: Node<K, V>, out: &mut RemovedEntries<K, V>) {
+        let old_hash = self.slab.node(index).hash;
+        let old_code = self.slab.node(index).deadline;
+        match self.table.find_entry(table_hash(old_hash), |&i| i == index) {
+            Ok(slot) => drop(slot.remove()),
+            Err(_) => unreachable!("every node has a table slot"),
+        }
+        if let Some(wheel) = &mut self.wheel {
+            let mut nodes = WheelNodes {
+                slab: &mut self.slab,
+                deadlines: &self.deadlines,
+            };
+            wheel.cancel(&mut nodes, index);
+        }
+        self.deadlines.forget(index, old_code);
+        let old = self.slab.replace(index, node);
+        self.count_removal(RemovalCause::Evicted);
+        out.push(old.hash, old.key, old.value, RemovalCause::Evicted);
     }
 
     /// Writes a new value over the live entry at `index`. Returns the caller's key

@@ -170,6 +170,17 @@ impl<K, V> Slab<K, V> {
         (removed, Some(last))
     }
 
+    /// Puts `node` in the place of the node at `index`, as the most recently
+    /// used, and returns the node it replaces. No node moves, so nothing else
+    /// needs patching: the way an insert into a full shard reuses the slot of the
+    /// entry it evicts.
+    pub(crate) fn replace(&mut self, index: u32, node: Node<K, V>) -> Node<K, V> {
+        self.unlink(index);
+        let replaced = std::mem::replace(&mut self.nodes[index as usize], node);
+        self.link_front(index);
+        replaced
+    }
+
     /// Removes every node, handing them back so they can be dropped later.
     pub(crate) fn take_all(&mut self) -> Vec<Node<K, V>> {
         self.head = NIL;
