@@ -473,20 +473,7 @@ impl<K, V> Shard<K, V> {
     /// Evicts the entry at `index` and puts `node` in its slot, as the most
     /// recently used. The caller files the new node in the table and the wheel.
     fn evict_into(&mut self, index: u32, node: Node<K, V>, out: &mut RemovedEntries<K, V>) {
-        let old_hash = self.slab.node(index).hash;
-        let old_code = self.slab.node(index).deadline;
-        match self.table.find_entry(table_hash(old_hash), |&i| i == index) {
-            Ok(slot) => drop(slot.remove()),
-            Err(_) => unreachable!("every node has a table slot"),
-        }
-        if let Some(wheel) = &mut self.wheel {
-            let mut nodes = WheelNodes {
-                slab: &mut self.slab,
-                deadlines: &self.deadlines,
-            };
-            wheel.cancel(&mut nodes, index);
-        }
-        self.deadlines.forget(index, old_code);
+        self.unfile(index);
         let old = self.slab.replace(index, node);
         self.count_removal(RemovalCause::Evicted);
         out.push(old.hash, old.key, old.value, RemovalCause::Evicted);
@@ -619,9 +606,10 @@ impl<K, V> Shard<K, V> {
         out.push(hash, key, value, cause);
     }
 
-    /// Takes the node at `index` out of the table, the wheel and the slab, and
-    /// patches whatever pointed at the node that moved into its place.
-    fn detach(&mut self, index: u32) -> (K, V) {
+    /// Takes the node at `index` out of the table, the wheel and the deadlines;
+    /// its slab slot stays, for the caller to remove or reuse.
+    #[inline(always)]
+    fn unfile(&mut self, index: u32) {
         let node = self.slab.node(index);
         let (hash, code) = (node.hash, node.deadline);
         match self.table.find_entry(table_hash(hash), |&i| i == index) {
@@ -636,6 +624,12 @@ impl<K, V> Shard<K, V> {
             wheel.cancel(&mut nodes, index);
         }
         self.deadlines.forget(index, code);
+    }
+
+    /// Takes the node at `index` out of the table, the wheel and the slab, and
+    /// patches whatever pointed at the node that moved into its place.
+    fn detach(&mut self, index: u32) -> (K, V) {
+        self.unfile(index);
         self.weight -= self.weight_of(index);
         if self.policy.weighted {
             self.weights.swap_remove(index as usize);
