@@ -57,6 +57,8 @@ impl Deadlines {
         }
     }
 
+    /// Always inlined: on every lookup, and the common case is one compare.
+    #[inline(always)]
     pub(crate) fn is_expired(&self, index: u32, code: u32, now: u64) -> bool {
         match code {
             NEVER_CODE => false,

@@ -139,6 +139,10 @@ impl<K, V> Shard<K, V> {
     }
 
     /// Looks a key up under the shared lock, against each entry's exact deadline.
+    /// Always inlined: as a call it saved and restored six registers per hit
+    /// (callgrind: 36 of the 333 instructions of a `get` hit went with it and
+    /// `is_expired`'s call).
+    #[inline(always)]
     pub(crate) fn find_shared(
         &self,
         hash: u32,
