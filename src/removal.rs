@@ -93,21 +93,24 @@ impl<K, V> RemovedEntries<K, V> {
 
     /// Hands every entry to `listener`, or drops it when there is none, leaving
     /// this empty.
+    /// Inlined: the common cases (nothing removed; or no listener and nothing to
+    /// free) make no call.
     #[inline(always)]
     pub(crate) fn deliver(&mut self, listener: Option<&Listener<K, V>>) {
-        if self.inline_len != 0 {
-            self.deliver_some(listener);
-        } // else the common case: nothing was removed, and no call made
-    }
-
-    #[inline(never)]
-    fn deliver_some(&mut self, listener: Option<&Listener<K, V>>) {
+        if self.inline_len == 0 {
+            return;
+        }
         if listener.is_none() && !std::mem::needs_drop::<(K, V)>() {
             // Nothing to call and nothing to free: forget the entries in place.
             self.inline_len = 0;
             self.spilled.clear();
             return;
         }
+        self.deliver_some(listener);
+    }
+
+    #[inline(never)]
+    fn deliver_some(&mut self, listener: Option<&Listener<K, V>>) {
         let inline = self.inline[..self.inline_len]
             .iter_mut()
             .filter_map(Option::take);

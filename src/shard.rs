@@ -567,10 +567,16 @@ impl<K, V> Shard<K, V> {
     /// while an expired one still takes up room), then least recently used live
     /// entries until the weight fits. The entry just written always fits on its
     /// own and is the most recent, so it stays.
+    /// Inlined, so that the common case (within capacity) makes no call.
+    #[inline(always)]
     fn evict_to_capacity(&mut self, now: u64, out: &mut RemovedEntries<K, V>) {
-        if self.weight <= self.capacity {
-            return;
+        if self.weight > self.capacity {
+            self.evict_over_capacity(now, out);
         }
+    }
+
+    #[inline(never)]
+    fn evict_over_capacity(&mut self, now: u64, out: &mut RemovedEntries<K, V>) {
         self.expire(now, usize::MAX, out);
         while self.weight > self.capacity {
             let tail = self.slab.lru_tail().expect("over capacity, so not empty");
@@ -664,6 +670,9 @@ impl<K, V> Shard<K, V> {
     /// Expires up to `budget` due entries (each wheel move costs one too). Returns
     /// how many it removed and whether it stopped because the budget ran out. Also
     /// moves the deadline epoch when that is due.
+    /// Inlined, so that a shard whose entries have no deadline (every write runs
+    /// this) makes no call.
+    #[inline(always)]
     pub(crate) fn expire(
         &mut self,
         now: u64,
@@ -673,6 +682,16 @@ impl<K, V> Shard<K, V> {
         if self.wheel.is_none() {
             return (0, false); // no entry has a deadline, so none can expire
         }
+        self.expire_with_wheel(now, budget, out)
+    }
+
+    #[inline(never)]
+    fn expire_with_wheel(
+        &mut self,
+        now: u64,
+        budget: usize,
+        out: &mut RemovedEntries<K, V>,
+    ) -> (usize, bool) {
         if self.deadlines.needs_rebase(now) {
             let codes = self.slab.nodes_mut().map(|node| &mut node.deadline);
             self.deadlines
