@@ -584,6 +584,36 @@ fn load_average() -> Option<String> {
     text.split_whitespace().next().map(str::to_string)
 }
 
+/// The machine's CPU time so far, from the first line of `/proc/stat` (Linux), in
+/// clock ticks: `(stolen, total)`. Stolen time is time the hypervisor gave this
+/// virtual machine's CPUs to someone else; the load average does not see it, and a
+/// thread that loses its CPU while holding a lock stalls every thread waiting for
+/// that lock, so it is what makes multi-threaded cells of a shared VM jump.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal ...
+    let stolen = *ticks.get(7)?;
+    Some((stolen, ticks.iter().take(8).sum()))
+}
+
+/// The share of the machine's CPU time stolen between two [`cpu_ticks`] readings.
+fn stolen_share(start: Option<(u64, u64)>, end: Option<(u64, u64)>) -> String {
+    match (start, end) {
+        (Some((stolen_start, total_start)), Some((stolen_end, total_end)))
+            if total_end > total_start =>
+        {
+            let share = (stolen_end - stolen_start) as f64 / (total_end - total_start) as f64;
+            format!("{:.1} %", 100.0 * share)
+        }
+        _ => "?".into(),
+    }
+}
+
 fn cpu_model() -> Option<String> {
     let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
     info.lines()
@@ -654,6 +684,7 @@ fn main() -> ExitCode {
         std::env::consts::OS
     );
     let load_at_start = load_average().unwrap_or_else(|| "?".into());
+    let ticks_at_start = cpu_ticks();
     let _ = writeln!(
         out,
         "- throughput: median of {runs} runs; structures, workloads and thread counts \
@@ -1070,9 +1101,13 @@ fn main() -> ExitCode {
     let _ = writeln!(
         out,
         "\nwall time: {:.1} s; 1-minute load average {load_at_start} at the start, {} at the end \
-         (on {cores} cores: above {cores}, other processes were competing for them)",
+         (on {cores} cores: above {cores}, other processes were competing for them); CPU \
+         time stolen by the hypervisor during the run: {} of all CPU time (on a virtual \
+         machine, time its CPUs ran someone else; above a few %, expect multi-threaded cells \
+         to jump between runs)",
         wall.elapsed().as_secs_f64(),
-        load_average().unwrap_or_else(|| "?".into())
+        load_average().unwrap_or_else(|| "?".into()),
+        stolen_share(ticks_at_start, cpu_ticks())
     );
     print!("{out}");
     ExitCode::SUCCESS
