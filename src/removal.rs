@@ -93,6 +93,7 @@ impl<K, V> RemovedEntries<K, V> {
 
     /// Hands every entry to `listener`, or drops it when there is none, leaving
     /// this empty.
+    ///
     /// Inlined: the common cases (nothing removed; or no listener and nothing to
     /// free) make no call.
     #[inline(always)]

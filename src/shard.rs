@@ -567,6 +567,7 @@ impl<K, V> Shard<K, V> {
     /// while an expired one still takes up room), then least recently used live
     /// entries until the weight fits. The entry just written always fits on its
     /// own and is the most recent, so it stays.
+    ///
     /// Inlined, so that the common case (within capacity) makes no call.
     #[inline(always)]
     fn evict_to_capacity(&mut self, now: u64, out: &mut RemovedEntries<K, V>) {
@@ -670,6 +671,7 @@ impl<K, V> Shard<K, V> {
     /// Expires up to `budget` due entries (each wheel move costs one too). Returns
     /// how many it removed and whether it stopped because the budget ran out. Also
     /// moves the deadline epoch when that is due.
+    ///
     /// Inlined, so that a shard whose entries have no deadline (every write runs
     /// this) makes no call.
     #[inline(always)]
