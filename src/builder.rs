@@ -398,7 +398,9 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// this option, so a restart loses at most `every` of writes (none on a clean
     /// shutdown). Each save is crash-safe (see [`Cache::save_snapshot_to`]).
     /// Saves and failures are counted in [`Stats::snapshots_saved`] and
-    /// [`Stats::snapshot_failures`]; a failure leaves the previous file in place.
+    /// [`Stats::snapshot_failures`], and the latest failure's reason is in
+    /// [`Cache::last_snapshot_failure`]; a failure leaves the previous file in
+    /// place.
     ///
     /// ```
     /// use std::time::Duration;

@@ -207,6 +207,35 @@ impl<K, V, S> Cache<K, V, S> {
         self.store.stats()
     }
 
+    /// Why the latest background save of `persist_to` (feature `serde`) failed,
+    /// in words (the file, and the I/O error or the panic message), so a
+    /// service can log it. `None` when the cache does not persist, no save has run
+    /// yet, or the latest one succeeded: a later success clears an earlier
+    /// failure. Every failure is also counted in [`Stats::snapshot_failures`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "serde")] {
+    /// use std::time::{Duration, Instant};
+    /// // A file in a directory that does not exist cannot be written.
+    /// let path = std::env::temp_dir().join("ttlru-doc-no-such-directory/cache.snapshot");
+    /// let cache: ttlru::Cache<u32, u32> = ttlru::Cache::builder()
+    ///     .persist_to(&path, Duration::from_millis(10))
+    ///     .build();
+    /// let started = Instant::now();
+    /// while cache.last_snapshot_failure().is_none() {
+    ///     assert!(started.elapsed() < Duration::from_secs(10));
+    ///     std::thread::sleep(Duration::from_millis(5));
+    /// }
+    /// let reason = cache.last_snapshot_failure().unwrap();
+    /// assert!(reason.contains("cache.snapshot"), "{reason}");
+    /// assert!(cache.stats().snapshot_failures >= 1);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn last_snapshot_failure(&self) -> Option<String> {
+        self.store.save_counters().last_failure()
+    }
+
     /// Bytes held by the cache's tables, slabs and timer wheels, from their real
     /// capacities. It does not count heap memory owned by keys and values
     /// themselves (a `String`'s buffer, say).

@@ -267,7 +267,9 @@ impl<K: ?Sized> FingerprintSetBuilder<K> {
     /// sightings, and none on a clean shutdown. Each save is crash-safe (see
     /// [`save_snapshot_to`](SetEngine::save_snapshot_to)). Saves and failures are
     /// counted in [`Stats::snapshots_saved`](crate::Stats::snapshots_saved) and
-    /// [`Stats::snapshot_failures`](crate::Stats::snapshot_failures); a failure
+    /// [`Stats::snapshot_failures`](crate::Stats::snapshot_failures), and the
+    /// latest failure's reason is in
+    /// [`last_snapshot_failure`](SetEngine::last_snapshot_failure); a failure
     /// leaves the previous file in place.
     ///
     /// ```

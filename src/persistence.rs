@@ -1,12 +1,14 @@
 //! Periodic persistence for services: a background thread that saves a snapshot
 //! to a file every interval, and once more when the set or cache is dropped.
 //! Failures (and panics in user `Serialize` code) are counted in
-//! [`Stats::snapshot_failures`](crate::Stats::snapshot_failures), never silent.
+//! [`Stats::snapshot_failures`](crate::Stats::snapshot_failures), and the latest
+//! one's reason is kept for `last_snapshot_failure`: never silent.
 
+use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::snapshot::{self, SnapshotInfo};
@@ -14,11 +16,62 @@ use crate::snapshot_format::{SnapshotError, SnapshotKind};
 use crate::store::Store;
 use crate::sweeper::Sweeper;
 
-/// Counts of background saves, kept by the store so `stats()` reports them.
+/// Counts of background saves, kept by the store so `stats()` reports them, and
+/// why the latest one failed, if it did.
 #[derive(Debug, Default)]
 pub(crate) struct SaveCounters {
     pub(crate) saved: AtomicU64,
     pub(crate) failed: AtomicU64,
+    /// Written by the saver thread only, once per save; read on request.
+    last_failure: Mutex<Option<String>>,
+}
+
+impl SaveCounters {
+    /// Records one save's outcome: counted, and its failure reason kept (or the
+    /// previous one cleared).
+    fn record(&self, failure: Option<String>) {
+        let counter = if failure.is_some() {
+            &self.failed
+        } else {
+            &self.saved
+        };
+        // The reason first, then the count (released; `stats()` acquires it): a
+        // caller who sees the count go up, then asks for the reason, gets this
+        // save's or a later one's, never an older one.
+        // Nothing panics while the lock is held, but a poisoned lock would still
+        // hold a valid `Option`: use it rather than lose the reason.
+        *self
+            .last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = failure;
+        counter.fetch_add(1, Ordering::Release);
+    }
+
+    /// Why the latest save failed; `None` when none ran yet or it succeeded.
+    pub(crate) fn last_failure(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// A failed save, in words: what happened, and to which file.
+fn describe_failure(path: &Path, outcome: Result<SnapshotError, Box<dyn Any + Send>>) -> String {
+    let path = path.display();
+    match outcome {
+        Ok(error) => format!("saving a snapshot to {path} failed: {error}"),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)");
+            format!(
+                "saving a snapshot to {path} panicked (in a key's or value's `Serialize`): {message}"
+            )
+        }
+    }
 }
 
 /// Starts the saver of a built store (type-erased so `build` needs no bounds).
@@ -47,11 +100,12 @@ where
                 catch_unwind(AssertUnwindSafe(|| {
                     snapshot::save_to_path(&store, kind, fingerprint_key, &path, encode)
                 }));
-            let counter = match saved {
-                Ok(Ok(_)) => &store.save_counters().saved,
-                Ok(Err(_)) | Err(_) => &store.save_counters().failed,
+            let failure = match saved {
+                Ok(Ok(_)) => None,
+                Ok(Err(error)) => Some(describe_failure(&path, Ok(error))),
+                Err(panic) => Some(describe_failure(&path, Err(panic))),
             };
-            counter.fetch_add(1, Ordering::Relaxed);
+            store.save_counters().record(failure);
         });
         let last_save = save.clone();
         Sweeper::every(

@@ -123,6 +123,31 @@ impl<E, S> SetEngine<E, S> {
         self.cache.stats()
     }
 
+    /// Why the latest background save of `persist_to` failed, in words (the file,
+    /// and the I/O error or the panic message), so a service can log it. `None`
+    /// when the set does not persist, no save has run yet, or the latest one
+    /// succeeded: a later success clears an earlier failure. Every failure is also
+    /// counted in [`Stats::snapshot_failures`].
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// // A file in a directory that does not exist cannot be written.
+    /// let path = std::env::temp_dir().join("ttlru-doc-no-such-directory/seen.snapshot");
+    /// let seen: ttlru::FingerprintSet<str> = ttlru::FingerprintSet::builder()
+    ///     .persist_to(&path, Duration::from_millis(10))
+    ///     .build();
+    /// let started = Instant::now();
+    /// while seen.last_snapshot_failure().is_none() {
+    ///     assert!(started.elapsed() < Duration::from_secs(10));
+    ///     std::thread::sleep(Duration::from_millis(5));
+    /// }
+    /// assert!(seen.last_snapshot_failure().unwrap().contains("seen.snapshot"));
+    /// ```
+    #[must_use]
+    pub fn last_snapshot_failure(&self) -> Option<String> {
+        self.cache.last_snapshot_failure()
+    }
+
     /// Bytes held by the tables, slabs and wheels (not a key's own heap memory,
     /// such as a `String`'s buffer; a `FingerprintSet` owns no keys, so for it
     /// this is everything).

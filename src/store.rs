@@ -733,8 +733,10 @@ impl<K, V> Store<K, V> {
         for slot in self.slots.iter() {
             total += slot.write().stats();
         }
-        total.snapshots_saved = self.save_counters.saved.load(Ordering::Relaxed);
-        total.snapshot_failures = self.save_counters.failed.load(Ordering::Relaxed);
+        // Acquire: pairs with the saver's release, so the reason it recorded first
+        // is visible to whoever reads these counts (see `SaveCounters::record`).
+        total.snapshots_saved = self.save_counters.saved.load(Ordering::Acquire);
+        total.snapshot_failures = self.save_counters.failed.load(Ordering::Acquire);
         total
     }
 

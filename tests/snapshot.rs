@@ -700,6 +700,49 @@ fn persistence_failures_are_counted() {
     assert!(seen.contains("evt-1"));
 }
 
+/// The latest failed save's reason names the file and the I/O error, and the next
+/// save that succeeds clears it; a set that does not persist has none.
+#[test]
+fn the_latest_failure_is_explained_until_a_save_succeeds() {
+    let scratch = Scratch::new("persist-reason");
+    let directory = scratch.path("created-later");
+    let path = directory.join("seen.snapshot");
+    let seen: FingerprintSet<str> = FingerprintSet::builder()
+        .persist_to(&path, Duration::from_millis(10))
+        .build();
+    seen.insert("evt-1");
+    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(10), "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_until("no failure explained", &|| {
+        seen.last_snapshot_failure().is_some()
+    });
+    let reason = seen.last_snapshot_failure().unwrap();
+    assert!(reason.contains(&path.display().to_string()), "{reason}");
+    let not_found = std::io::Error::from(std::io::ErrorKind::NotFound).to_string();
+    assert!(
+        reason.contains("No such file or directory") || reason.contains(&not_found),
+        "{reason}"
+    );
+    assert!(seen.stats().snapshot_failures >= 1);
+
+    std::fs::create_dir(&directory).unwrap();
+    let saved_before = seen.stats().snapshots_saved;
+    wait_until("no save after the directory appeared", &|| {
+        seen.stats().snapshots_saved > saved_before
+    });
+    // Saves run on one thread, so by the next check the latest may be newer
+    // still, but with the directory in place it succeeds too.
+    assert_eq!(seen.last_snapshot_failure(), None);
+
+    let unpersisted: FingerprintSet<str> = FingerprintSet::builder().build();
+    assert_eq!(unpersisted.last_snapshot_failure(), None);
+}
+
 /// A restore that fails never starts the saver, so a bad file is not replaced
 /// by an empty one when the half-built set goes away.
 #[test]

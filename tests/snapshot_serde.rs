@@ -280,6 +280,35 @@ fn a_panicking_serialize_leaves_nothing_stuck_or_half_written() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A background save whose `Serialize` panics is counted, its panic message is
+/// the latest failure's reason, and the cache goes on.
+#[test]
+fn a_panicking_serialize_in_the_background_is_explained() {
+    let dir = std::env::temp_dir().join(format!("ttlru-serde-bomb-bg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cache.snapshot");
+    let cache: Cache<u32, Bomb> = Cache::builder()
+        .persist_to(&path, Duration::from_millis(5))
+        .build();
+    cache.insert(1, Bomb(true));
+    let started = std::time::Instant::now();
+    while cache.last_snapshot_failure().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no failure explained"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let reason = cache.last_snapshot_failure().unwrap();
+    assert!(reason.contains("panicked"), "{reason}");
+    assert!(reason.contains("Serialize panics"), "{reason}");
+    assert!(cache.stats().snapshot_failures >= 1);
+    cache.insert(1, Bomb(false));
+    assert_eq!(cache.get(&1), Some(Bomb(false)));
+    drop(cache); // its last save succeeds
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A value whose `Deserialize` panics on a `true`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 struct DecodeBomb(bool);
