@@ -6,7 +6,7 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -56,22 +56,13 @@ impl SaveCounters {
     }
 }
 
-/// A failed save, in words: what happened, and to which file.
-fn describe_failure(path: &Path, outcome: Result<SnapshotError, Box<dyn Any + Send>>) -> String {
-    let path = path.display();
-    match outcome {
-        Ok(error) => format!("saving a snapshot to {path} failed: {error}"),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("(no message)");
-            format!(
-                "saving a snapshot to {path} panicked (in a key's or value's `Serialize`): {message}"
-            )
-        }
-    }
+/// A panic's message, when it has one (`panic!` gives a `&str` or a `String`).
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// Starts the saver of a built store (type-erased so `build` needs no bounds).
@@ -100,10 +91,18 @@ where
                 catch_unwind(AssertUnwindSafe(|| {
                     snapshot::save_to_path(&store, kind, fingerprint_key, &path, encode)
                 }));
+            // A failed save, in words: what happened, and to which file.
             let failure = match saved {
                 Ok(Ok(_)) => None,
-                Ok(Err(error)) => Some(describe_failure(&path, Ok(error))),
-                Err(panic) => Some(describe_failure(&path, Err(panic))),
+                Ok(Err(error)) => Some(format!(
+                    "saving a snapshot to {} failed: {error}",
+                    path.display()
+                )),
+                Err(panic) => Some(format!(
+                    "saving a snapshot to {} panicked (in a key's or value's `Serialize`): {}",
+                    path.display(),
+                    panic_message(panic.as_ref())
+                )),
             };
             store.save_counters().record(failure);
         });

@@ -240,6 +240,15 @@ fn other_key_types_are_a_decode_error() {
     );
 }
 
+/// A new directory (under the temporary one, named for `name` and this process)
+/// and the path of a `cache.snapshot` in it; the test removes the directory.
+fn snapshot_file_in_fresh_directory(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cache.snapshot");
+    (dir, path)
+}
+
 /// A value whose `Serialize` panics when asked to.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 struct Bomb(bool);
@@ -255,9 +264,7 @@ impl Serialize for Bomb {
 /// goes on, and the previous snapshot file is untouched.
 #[test]
 fn a_panicking_serialize_leaves_nothing_stuck_or_half_written() {
-    let dir = std::env::temp_dir().join(format!("ttlru-serde-bomb-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("cache.snapshot");
+    let (dir, path) = snapshot_file_in_fresh_directory("ttlru-serde-bomb");
     let cache: Cache<u32, Bomb> = Cache::builder().shards(4).build();
     (0..100).for_each(|i| {
         cache.insert(i, Bomb(false));
@@ -284,9 +291,7 @@ fn a_panicking_serialize_leaves_nothing_stuck_or_half_written() {
 /// the latest failure's reason, and the cache goes on.
 #[test]
 fn a_panicking_serialize_in_the_background_is_explained() {
-    let dir = std::env::temp_dir().join(format!("ttlru-serde-bomb-bg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("cache.snapshot");
+    let (dir, path) = snapshot_file_in_fresh_directory("ttlru-serde-bomb-bg");
     let cache: Cache<u32, Bomb> = Cache::builder()
         .persist_to(&path, Duration::from_millis(5))
         .build();
@@ -327,9 +332,7 @@ impl<'de> serde::Deserialize<'de> for DecodeBomb {
 /// is not overwritten by the half-restored set; and nothing is left running.
 #[test]
 fn a_panicking_deserialize_builds_nothing_and_writes_nothing() {
-    let dir = std::env::temp_dir().join(format!("ttlru-serde-decode-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("cache.snapshot");
+    let (dir, path) = snapshot_file_in_fresh_directory("ttlru-serde-decode");
     let saved: Cache<u32, DecodeBomb> = Cache::builder().shards(4).build();
     (0..100).for_each(|i| {
         saved.insert(i, DecodeBomb(i == 60));
